@@ -1,0 +1,517 @@
+"""Provides RunConfig: a preset file made into a frozen, validated configuration.
+
+Nothing else in the project parses TOML. Validation is strict: an unknown key, a wrong
+type or an out-of-range value raises ConfigError with one line naming the file, the key
+and what was expected. Variants and ``--set`` overrides are applied to the raw tables
+before validation, so they are checked by exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "CheckpointConfig",
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "PresetFile",
+    "ProbeConfig",
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_to_toml",
+    "load_preset_file",
+    "parse_set",
+]
+
+# Refuse sizes before anything is allocated.
+MAX_DEPTH = 1000
+MAX_WIDTH = 65536
+MAX_BATCH = 1 << 20
+MAX_STEPS = 1 << 40
+
+
+class ConfigError(ValueError):
+    """A preset or an override is invalid; the message is one line, fit for a user."""
+
+
+Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: Literal[
+        "xor", "gates", "blobs", "spirals", "digits", "mnist1d", "mnist", "cifar10"
+    ] = "digits"
+    batch_size: int = 64
+    val_fraction: float = 0.2
+    size: int = 0  # image side for digits/mnist (8 or 16 for digits); 0 = native
+    n: int = 0  # examples for synthetic sets; 0 = the set's default
+    noise: float = 0.0
+    train_subset: int = 0  # keep only this many training examples; 0 = all
+    gate: Literal["and", "or", "nand", "nor", "xor", "not"] = "and"
+    dir: str = ""  # directory of MNIST/CIFAR-10 files
+    augment: Literal["none", "shift", "shift-rotate"] = "none"
+    seed: int = 0  # seed of the generated data and of the fixed split
+
+    def validate(self) -> None:
+        _positive("data.batch_size", self.batch_size, MAX_BATCH)
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise _err("data.val_fraction", "a number in [0, 1)", self.val_fraction)
+        if self.n < 0 or self.n > 10_000_000:
+            raise _err("data.n", "an integer in [0, 10000000]", self.n)
+        if self.size not in (0, 8, 16, 28, 32):
+            raise _err("data.size", "one of 0, 8, 16, 28, 32", self.size)
+        if self.train_subset < 0:
+            raise _err("data.train_subset", "an integer >= 0", self.train_subset)
+        if self.noise < 0:
+            raise _err("data.noise", "a number >= 0", self.noise)
+        if self.name in ("mnist", "cifar10") and not self.dir:
+            raise ConfigError(
+                f"data.dir: expected the directory holding the {self.name} files "
+                f"(set it with --set data.dir=PATH)"
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: Literal[
+        "perceptron", "threshold", "mlp", "lenet1989", "cifar_net", "autoencoder", "factory"
+    ] = "mlp"
+    depth: int = 2  # hidden layers (mlp); 6n+2 (cifar_net)
+    width: int = 64  # hidden units (mlp); base channels (cifar_net)
+    activation: Activation = "relu"
+    init: Literal["default", "xavier", "he"] = "default"
+    norm: Literal["none", "batchnorm", "layernorm"] = "none"
+    residual: bool = False
+    dropout: float = 0.0
+    inplace: bool = False  # in-place activations (ReLU(inplace=True))
+    hidden: tuple[int, ...] = ()  # autoencoder encoder sizes, e.g. [256, 64]
+    code_size: int = 2  # autoencoder code
+    weights: tuple[float, ...] = ()  # threshold unit: hand-set weights
+    threshold: float = 0.0  # threshold unit: fires when w.x >= threshold
+    factory: str = ""  # "package.module:function" for a user's own model
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the factory
+
+    def validate(self) -> None:
+        _positive("model.depth", self.depth, MAX_DEPTH, allow_zero=True)
+        _positive("model.width", self.width, MAX_WIDTH)
+        _positive("model.code_size", self.code_size, MAX_WIDTH)
+        for h in self.hidden:
+            _positive("model.hidden", h, MAX_WIDTH)
+        if not 0.0 <= self.dropout < 1.0:
+            raise _err("model.dropout", "a number in [0, 1)", self.dropout)
+        if self.kind == "factory" and ":" not in self.factory:
+            raise _err("model.factory", '"package.module:function"', self.factory or "(empty)")
+        if self.factory and self.kind != "factory":
+            raise ConfigError('model.factory: set model.kind = "factory" to use a factory')
+        if self.kind == "cifar_net" and (self.depth - 2) % 6 != 0:
+            raise _err("model.depth", "6n+2 for cifar_net (20, 32, 44, 56, 110)", self.depth)
+        if self.kind == "mlp" and self.depth * self.width * self.width > 2_000_000_000:
+            raise ConfigError(
+                f"model: depth {self.depth} x width {self.width} is too large "
+                f"(over 2e9 parameters); expected depth*width^2 <= 2e9"
+            )
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["sgd", "adam", "adamw", "perceptron"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    warmup_steps: int = 0
+    step_size: int = 1000  # steps between decays (schedule = "step")
+    gamma: float = 0.1
+
+    def validate(self) -> None:
+        if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+            raise _err("optim.lr", "a number > 0", self.lr)
+        if not 0.0 <= self.momentum < 1.0:
+            raise _err("optim.momentum", "a number in [0, 1)", self.momentum)
+        if self.weight_decay < 0:
+            raise _err("optim.weight_decay", "a number >= 0", self.weight_decay)
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("optim.nesterov: expected optim.momentum > 0 with nesterov")
+        if self.warmup_steps < 0:
+            raise _err("optim.warmup_steps", "an integer >= 0", self.warmup_steps)
+        _positive("optim.step_size", self.step_size, MAX_STEPS)
+        if not 0 < self.gamma <= 1:
+            raise _err("optim.gamma", "a number in (0, 1]", self.gamma)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    max_steps: int = 0  # 0 = epochs decide; otherwise stop after this many steps
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    eval_every: int = 0  # steps between evaluations; 0 = once per epoch
+    log_every: int = 10  # steps between training-loss records
+    grad_clip: float = 0.0  # max total gradient norm; 0 = off
+    threads: int = 0  # torch threads for the training process; 0 = automatic
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 uses a GradScaler
+    compile: bool = False  # torch.compile the model (probed steps run it eagerly)
+
+    def validate(self) -> None:
+        _positive("train.epochs", self.epochs, 1_000_000, allow_zero=True)
+        _positive("train.max_steps", self.max_steps, MAX_STEPS, allow_zero=True)
+        _positive("train.eval_every", self.eval_every, MAX_STEPS, allow_zero=True)
+        _positive("train.log_every", self.log_every, MAX_STEPS)
+        _positive("train.threads", self.threads, 4096, allow_zero=True)
+        if self.grad_clip < 0:
+            raise _err("train.grad_clip", "a number >= 0", self.grad_clip)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    every: int | Literal["auto"] = "auto"  # sample every N steps; "auto" keeps overhead < 3%
+    stats: tuple[str, ...] = ("grad", "weight", "update", "out_grad", "act")
+    histogram_every: int = 0  # 0 = no histograms
+    on_nonfinite: Literal["stop", "pause", "continue"] = "stop"
+    budget: float = 0.03  # overhead target for every = "auto"
+
+    def validate(self) -> None:
+        if self.every != "auto":
+            _positive("probe.every", self.every, MAX_STEPS, allow_zero=True)
+        known = {"grad", "weight", "update", "out_grad", "act"}
+        for s in self.stats:
+            if s not in known:
+                raise _err("probe.stats", f"a list of {sorted(known)}", s)
+        if not 0 < self.budget < 1:
+            raise _err("probe.budget", "a number in (0, 1)", self.budget)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = 0  # steps between checkpoints; 0 = at the end (and on stop) only
+    keep_best: bool = True
+
+    def validate(self) -> None:
+        _positive("checkpoint.every", self.every, MAX_STEPS, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One experiment: what a preset (with a variant and overrides applied) resolves to."""
+
+    preset: str = "custom"
+    variant: str = ""
+    title: str = ""
+    section: str = ""
+    claim: int = 0
+    description: str = ""
+    look_at: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    expect: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "<config>") -> RunConfig:
+        cfg = _build(cls, raw, "", source)
+        for part in (cfg.data, cfg.model, cfg.optim, cfg.train, cfg.probe, cfg.checkpoint):
+            try:
+                part.validate()
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+        return cfg
+
+
+@dataclass(frozen=True)
+class PresetFile:
+    """A preset as written: its base tables and its variants (name -> override tables)."""
+
+    name: str
+    path: Path
+    base: dict[str, Any]
+    variants: dict[str, dict[str, Any]]
+    default_variant: str
+
+    def resolve(self, variant: str | None = None, sets: list[str] | None = None) -> RunConfig:
+        raw = copy.deepcopy(self.base)
+        chosen = self.default_variant if variant is None else variant
+        if chosen:
+            if chosen not in self.variants:
+                raise ConfigError(
+                    f"{self.path}: unknown variant {chosen!r}; expected one of "
+                    f"{', '.join(self.variants) or '(none)'}"
+                )
+            _deep_merge(raw, copy.deepcopy(self.variants[chosen]))
+        # A resolved config.toml names its own preset and variant; a preset file does not.
+        raw["preset"] = self.base.get("preset", self.name)
+        raw["variant"] = chosen if self.variants else self.base.get("variant", "")
+        apply_overrides(raw, sets or [], str(self.path))
+        return RunConfig.from_dict(raw, str(self.path))
+
+    @property
+    def variant_names(self) -> list[str]:
+        return list(self.variants)
+
+
+def load_preset_file(path: Path, name: str | None = None) -> PresetFile:
+    """Read and check a preset file; every variant is resolved once to catch errors early."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    variants_raw = raw.pop("variants", [])
+    if not isinstance(variants_raw, list):
+        raise ConfigError(f"{path}: variants: expected an array of tables [[variants]]")
+    variants: dict[str, dict[str, Any]] = {}
+    default = ""
+    for i, v in enumerate(variants_raw):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not v["name"]:
+            raise ConfigError(f"{path}: variants[{i}].name: expected a non-empty string")
+        v = dict(v)
+        vname = v.pop("name")
+        if vname in variants:
+            raise ConfigError(f"{path}: variants[{i}].name: duplicate variant {vname!r}")
+        is_default = v.pop("default", False)
+        if not isinstance(is_default, bool):
+            raise ConfigError(f"{path}: variants.{vname}.default: expected true or false")
+        if is_default:
+            if default:
+                raise ConfigError(f"{path}: variants.{vname}.default: two default variants")
+            default = vname
+        variants[vname] = v
+    if variants and not default:
+        default = next(iter(variants))
+    preset = PresetFile(name or path.stem, path, raw, variants, default)
+    for vname in variants or [""]:
+        preset.resolve(vname or None)
+    return preset
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Parse one ``key=value``; the value is read as TOML when it can be, else as a string."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected key=value (e.g. optim.lr=0.01)")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    text = text.strip()
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return key, value
+
+
+def apply_overrides(raw: dict[str, Any], sets: list[str], source: str) -> None:
+    """Apply ``--set`` items in place; keys must exist in RunConfig's schema."""
+    for item in sets:
+        key, value = parse_set(item)
+        parts = key.split(".")
+        cls: Any = RunConfig
+        for i, part in enumerate(parts):
+            names = {f.name: f for f in dataclasses.fields(cls)}
+            if part not in names:
+                raise ConfigError(
+                    f"--set {key}: unknown key {'.'.join(parts[: i + 1])!r}{_suggest(part, names)}"
+                )
+            ftype = _hints(cls)[part]
+            if i < len(parts) - 1:
+                if not dataclasses.is_dataclass(ftype):
+                    raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} has no sub-keys")
+                cls = ftype
+            elif dataclasses.is_dataclass(ftype):
+                raise ConfigError(f"--set {key}: expected a key inside {key} (e.g. {key}.<name>)")
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source}: {part}: expected a table")
+        node[parts[-1]] = value
+
+
+def config_to_toml(cfg: RunConfig) -> str:
+    """Write a resolved config as TOML that load_preset_file reads back to the same config."""
+    d = cfg.to_dict()
+    lines: list[str] = []
+    tables = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    for k, v in tables:
+        if not v:
+            continue
+        lines.append("")
+        lines.append(f"[{k}]")
+        for kk, vv in v.items():
+            lines.append(f"{kk} = {_toml_value(vv)}")
+    return "\n".join(lines) + "\n"
+
+
+# --- internals -------------------------------------------------------------------------
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            return "nan" if v != v else ("inf" if v > 0 else "-inf")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict) and k not in ("expect",):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _err(key: str, expected: str, got: Any) -> ConfigError:
+    return ConfigError(f"{key}: expected {expected}, got {got!r}")
+
+
+def _positive(key: str, value: int, upper: int, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if not low <= value <= upper:
+        raise _err(key, f"an integer in [{low}, {upper}]", value)
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in get_args(tp))
+    if origin is tuple:
+        return "an array"
+    if origin is dict:
+        return "a table"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+_MISSING = object()
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    """Return value converted to tp, or _MISSING when it does not fit."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        return value if value in get_args(tp) and type(value) is not bool else _MISSING
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            out = _coerce(arg, value, key)
+            if out is not _MISSING:
+                return out
+        return _MISSING
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return _MISSING
+        args = get_args(tp)
+        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(item_types) != len(value):
+            return _MISSING
+        out = [_coerce(t, v, key) for t, v in zip(item_types, value)]
+        return _MISSING if any(o is _MISSING for o in out) else tuple(out)
+    if origin is dict:
+        return dict(value) if isinstance(value, dict) else _MISSING
+    if tp is bool:
+        return value if isinstance(value, bool) else _MISSING
+    if tp is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISSING
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        return _MISSING
+    if tp is str:
+        return value if isinstance(value, str) else _MISSING
+    return _MISSING
+
+
+def _build(cls: Any, raw: Any, prefix: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: expected a table")
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in raw:
+        if k not in names:
+            raise ConfigError(
+                f"{source}: {prefix}{k}: unknown key; expected one of "
+                f"{', '.join(sorted(names))}{_suggest(k, names)}"
+            )
+    kwargs = {}
+    for name, tp in _hints(cls).items():
+        if name not in raw:
+            continue
+        key = prefix + name
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, raw[name], key + ".", source)
+            continue
+        value = _coerce(tp, raw[name], key)
+        if value is _MISSING:
+            raise ConfigError(
+                f"{source}: {key}: expected {_describe(tp)}, got {raw[name]!r}"
+            )
+        kwargs[name] = value
+    return cls(**kwargs)

@@ -1,0 +1,484 @@
+"""Provides Trainer: the training loop, from a RunConfig to records in a RunStore.
+
+It reads top to bottom: set up (seed, device, data, model, optimizer, probe), then for each
+step take the epoch's next batch, forward, backward, (probe), step, log, evaluate,
+checkpoint and honour control requests. Host syncs happen only at log, eval and probe
+steps. A stopped run resumes from ``checkpoints/last.pt`` exactly where it left off: the
+data order of an epoch is a function of (seed, epoch) and every RNG state is saved.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tui_trainer.config import RunConfig
+from tui_trainer.engine import checkpoint as ckpt
+from tui_trainer.engine.data import Dataset, augment_batch, build_dataset, epoch_order, num_batches
+from tui_trainer.engine.models import build_model, count_parameters
+from tui_trainer.engine.objective import Objective
+from tui_trainer.engine.optim import build_optimizer, build_schedule
+from tui_trainer.engine.probes import LayerProbe, Sample
+from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.store import RunStore
+
+__all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
+
+CONTROL_INTERVAL = 0.2  # seconds between reads of the control table
+PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks
+EVAL_BATCH = 1024
+
+
+@dataclass
+class Progress:
+    """What a progress display needs, sent at most every PROGRESS_INTERVAL."""
+
+    step: int
+    total: int
+    epoch: int
+    loss: float | None
+    val_metric: float | None
+    steps_per_s: float
+    status: str
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    run_dir: str
+    status: str
+    steps: int
+    epochs: float
+    steps_per_s: float
+    elapsed_s: float
+    final: dict[str, float | None] = field(default_factory=dict)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "status": self.status,
+            "steps": self.steps,
+            "epochs": round(self.epochs, 4),
+            "steps_per_s": round(self.steps_per_s, 2),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "final": self.final,
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device: cuda was asked for but torch sees no CUDA device")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("train.device: mps was asked for but is not available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+class StopTraining(Exception):
+    """Raised inside the loop to end it with a status."""
+
+    def __init__(self, status: str, reason: str = "") -> None:
+        super().__init__(reason or status)
+        self.status = status
+        self.reason = reason
+
+
+class Trainer:
+    """Trains one RunConfig, recording into a RunStore."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        on_progress: Callable[[Progress], None] | None = None,
+        dataset: Dataset | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.on_progress = on_progress
+        self.stop_requested = ""  # set from a signal handler: checked every step
+        self._dataset = dataset
+        self.prepared = False
+
+    # -- set-up ------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Build data, model and optimizer. Bad input fails here, before a run exists."""
+        cfg = self.cfg
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        seed_everything(cfg.train.seed)
+        self.device = pick_device(cfg.train.device)
+        self.data = self._dataset or build_dataset(cfg.data)
+        self.model = build_model(cfg.model, self.data.input_shape, self.data.num_classes)
+        self.model.to(self.device)
+        self.objective = Objective(self.model, self.data.num_classes)
+        self.units = self.model.layer_units()
+        self.optimizer = build_optimizer(cfg.optim, self.model)
+        self.n_train = len(self.data.y_train)
+        self.batches_per_epoch = num_batches(self.n_train, cfg.data.batch_size)
+        self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.batches_per_epoch
+        self.scheduler = build_schedule(cfg.optim, self.optimizer, self.total_steps)
+        self.eval_every = cfg.train.eval_every or self._auto_eval_every()
+        self.x_train = self.data.x_train.to(self.device)
+        self.y_train = self.data.y_train.to(self.device)
+        self.x_val = self.data.x_val.to(self.device)
+        self.y_val = self.data.y_val.to(self.device)
+        self.probe = LayerProbe(
+            self.units, list(self.model.named_parameters()), cfg.probe.stats, self.device
+        )
+        self.sampler = ProbeSchedule(cfg.probe.every, cfg.probe.budget)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
+        self.scaler = (
+            torch.amp.GradScaler(self.device.type) if cfg.train.precision == "fp16" else None
+        )
+        if self.scaler is not None:
+            scaler = self.scaler
+            self.probe.grad_scale = lambda: scaler._scale  # noqa: SLF001 (tensor, no sync)
+        self.step = 0
+        self.best: dict[str, float] = {}
+        self._order_epoch = -1
+        self._order = torch.empty(0, dtype=torch.long)
+        self.prepared = True
+
+    def _auto_eval_every(self) -> int:
+        """Once an epoch, but at most ~100 evaluations a run."""
+        return max(self.batches_per_epoch, math.ceil(self.total_steps / 100))
+
+    def _record_start(self) -> None:
+        store = self.store
+        store.set_layers(
+            (u.name, u.kind, u.activation, count_parameters(u.module)) for u in self.units
+        )
+        store.set_meta(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            device=str(self.device),
+            device_name=_device_name(self.device),
+            torch_version=torch.__version__,
+            started=time.time(),
+            total_steps=self.total_steps,
+            batches_per_epoch=self.batches_per_epoch,
+            params=count_parameters(self.model),
+            task=self.objective.task,
+            probe_every=self.sampler.every,
+        )
+        store.set_status("running", self.step, resumed=self.resume)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, store: RunStore, resume: bool = False) -> TrainResult:
+        """Train to the end (or a stop) and record into ``store``; never raises for a
+        failure of training itself: the result (and the store) say ``crashed``."""
+        if not self.prepared:
+            self.prepare()
+        self.store = store
+        self.resume = resume
+        self.checkpoints = Path(store.run_dir) / "checkpoints"
+        if resume:
+            self._load(self.checkpoints / "last.pt")
+        self._record_start()
+        t0 = time.perf_counter()
+        status, reason = "finished", ""
+        start_step = self.step
+        try:
+            self._loop()
+            self._evaluate()
+            self._flush_samples()
+        except StopTraining as stop:
+            status, reason = stop.status, stop.reason
+            self._flush_samples(raising=False)
+        except KeyboardInterrupt:
+            status, reason = "stopped", "interrupted"
+            self._flush_samples(raising=False)
+        except Exception as exc:  # training failed: record it, keep everything flushed
+            status, reason = "crashed", f"{type(exc).__name__}: {exc}"
+            self.store.event(
+                self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
+            )
+        if status in ("finished", "stopped") and self.total_steps > 0:
+            self._save(self.checkpoints / "last.pt")
+        elapsed = time.perf_counter() - t0
+        rate = (self.step - start_step) / max(elapsed, 1e-9)
+        self.store.set_meta(step=self.step, best=self.best, steps_per_s=rate)
+        self.store.set_status(status, self.step, reason=reason)
+        self.store.flush()
+        return TrainResult(
+            run_id=Path(self.store.run_dir).name,
+            run_dir=str(self.store.run_dir),
+            status=status,
+            steps=self.step,
+            epochs=self.step / max(self.batches_per_epoch, 1),
+            steps_per_s=rate,
+            elapsed_s=elapsed,
+            error=reason if status not in ("finished", "stopped") else "",
+        )
+
+    def _loop(self) -> None:
+        cfg = self.cfg
+        model, opt = self.model, self.optimizer
+        bs = cfg.data.batch_size
+        loss_sum = torch.zeros((), device=self.device)
+        correct_sum = torch.zeros((), device=self.device)
+        seen = 0
+        last_control = last_progress = time.monotonic()
+        window_t, window_step = time.perf_counter(), self.step
+        self.rate = 0.0
+        self.last_loss: float | None = None
+        model.train()
+        while self.step < self.total_steps:
+            epoch, b = divmod(self.step, self.batches_per_epoch)
+            if epoch != self._order_epoch:
+                self._order = epoch_order(self.n_train, cfg.train.seed, epoch).to(self.device)
+                self._order_epoch = epoch
+            idx = self._order[b * bs : (b + 1) * bs]
+            x, y = self.x_train[idx], self.y_train[idx]
+            if cfg.data.augment != "none":
+                gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + self.step)
+                x = augment_batch(x.cpu(), cfg.data.augment, gen).to(self.device)
+
+            sampled = self.sampler.due(self.step)
+            t_step = time.perf_counter()
+            if sampled:
+                self.probe.attach()
+            with torch.autocast(self.device.type, self.amp_dtype, enabled=self.amp_dtype is not None):
+                out = model(x)
+                loss = self.objective.loss(out, x, y)
+            opt.zero_grad(set_to_none=True)
+            if self.objective.trainable:
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(opt)
+                else:
+                    loss.backward()
+                if sampled:
+                    self.probe.after_backward()
+                if cfg.train.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+                if self.scaler is not None:
+                    self.scaler.step(opt)
+                    self.scaler.update()
+                else:
+                    opt.step()
+                self.scheduler.step()
+            if sampled:
+                self.probe.after_step(self.step)
+            with torch.no_grad():
+                loss_sum += loss.detach().float() * len(y)
+                correct_sum += self.objective.correct(out.detach(), x, y)
+            seen += len(y)
+            self.step += 1
+            self.sampler.observe(sampled, t_step, self.device)
+            if self.sampler.changed:
+                self.sampler.changed = False
+                self.store.set_meta(probe_every=self.sampler.every)
+                self.store.event(self.step, "probe_interval", {"every": self.sampler.every})
+
+            if self.stop_requested:
+                raise StopTraining("stopped", self.stop_requested)
+            if self.step % cfg.train.log_every == 0 or self.step == self.total_steps:
+                now = time.perf_counter()
+                self.rate = (self.step - window_step) / max(now - window_t, 1e-9)
+                window_t, window_step = now, self.step
+                self._log_train(loss_sum, correct_sum, seen)
+                loss_sum.zero_()
+                correct_sum.zero_()
+                seen = 0
+            if sampled or self.step == self.total_steps:
+                self._flush_samples()
+            if self.step % self.eval_every == 0 and self.step < self.total_steps:
+                self._evaluate()
+            if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
+                self._save(self.checkpoints / "last.pt")
+            now_m = time.monotonic()
+            if now_m - last_control >= CONTROL_INTERVAL:
+                last_control = now_m
+                self._handle_controls()
+            if self.on_progress and now_m - last_progress >= PROGRESS_INTERVAL:
+                last_progress = now_m
+                self._progress("running")
+        self._progress("running")
+
+    def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
+        if seen == 0:
+            return
+        loss = loss_sum.item() / seen  # host sync: only at log steps
+        values = {
+            "train/loss": loss,
+            "train/lr": self.optimizer.param_groups[0]["lr"],
+            "perf/steps_per_s": self.rate,
+            "train/epoch": self.step / self.batches_per_epoch,
+        }
+        if self.objective.has_accuracy:
+            values["train/acc"] = correct_sum.item() / seen
+        if self.device.type == "cuda":
+            values["sys/cuda_mem_alloc_mb"] = torch.cuda.memory_allocated() / 2**20
+            values["sys/cuda_mem_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        self.last_loss = loss
+        self.store.scalars(self.step, values)
+        if not math.isfinite(loss):
+            self.store.event(self.step, "nonfinite", {"what": "train/loss", "value": loss})
+            if self.cfg.probe.on_nonfinite != "continue":
+                raise StopTraining("diverged", f"train/loss is {loss} at step {self.step}")
+
+    def _flush_samples(self, raising: bool = True) -> None:
+        for sample in self.probe.drain():
+            try:
+                self._record_sample(sample)
+            except StopTraining:
+                if raising:
+                    raise
+
+    def _record_sample(self, s: Sample) -> None:
+        self.store.layer_stats(s.step, s.rows)
+        values = {f"grad_norm/{n}": v for n, v in s.param_grad_norms.items()}
+        values["grad/total_norm"] = s.total_grad_norm
+        self.store.scalars(s.step, values)
+        first = s.first_nonfinite_layer()
+        if first is None:
+            return
+        layer = self.units[first].name
+        self.store.event(
+            s.step, "nonfinite", {"layer": layer, "layer_index": first, "what": "probe"}
+        )
+        policy = self.cfg.probe.on_nonfinite
+        if policy == "stop":
+            raise StopTraining("diverged", f"non-finite values at step {s.step} in layer {layer}")
+        if policy == "pause":
+            self._pause(reason=f"non-finite values in layer {layer}")
+
+    # -- evaluation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _evaluate(self) -> dict[str, float]:
+        if len(self.y_val) == 0:
+            return {}
+        self.model.eval()
+        total_loss = torch.zeros((), device=self.device)
+        total_correct = torch.zeros((), device=self.device)
+        for i in range(0, len(self.y_val), EVAL_BATCH):
+            x, y = self.x_val[i : i + EVAL_BATCH], self.y_val[i : i + EVAL_BATCH]
+            with torch.autocast(self.device.type, self.amp_dtype, enabled=self.amp_dtype is not None):
+                out = self.model(x)
+                total_loss += self.objective.loss(out, x, y).float() * len(y)
+            total_correct += self.objective.correct(out, x, y)
+        self.model.train()
+        n = len(self.y_val)
+        values = {"val/loss": total_loss.item() / n}
+        if self.objective.has_accuracy:
+            values["val/acc"] = total_correct.item() / n
+        if self.objective.task == "reconstruct":
+            values["val/recon_mse"] = values["val/loss"]
+        self.store.scalars(self.step, values)
+        self.store.event(self.step, "eval", values)
+        key, better = self.objective.best_key(values)
+        if key in values and (key not in self.best or better(values[key], self.best[key])):
+            self.best[key] = values[key]
+            self.best["step"] = self.step
+            if self.cfg.checkpoint.keep_best and self.step > 0:
+                self._save(self.checkpoints / "best.pt")
+        self.store.set_meta(step=self.step, best=self.best)
+        self._last_eval = values
+        return values
+
+    # -- control -----------------------------------------------------------------------------
+    def _handle_controls(self) -> None:
+        for _, command in self.store.pending_controls():
+            if command == "stop":
+                raise StopTraining("stopped", "stop requested")
+            if command == "checkpoint":
+                self._save(self.checkpoints / "last.pt")
+            elif command == "pause":
+                self._pause()
+
+    def _pause(self, reason: str = "") -> None:
+        self._flush_samples()
+        self._save(self.checkpoints / "last.pt")
+        self.store.set_meta(step=self.step)
+        self.store.set_status("paused", self.step, reason=reason)
+        self._progress("paused")
+        while True:
+            if self.stop_requested:
+                raise StopTraining("stopped", self.stop_requested)
+            for _, command in self.store.pending_controls():
+                if command == "stop":
+                    raise StopTraining("stopped", "stop requested")
+                if command == "resume":
+                    self.store.set_status("running", self.step)
+                    self._progress("running")
+                    return
+                if command == "checkpoint":
+                    self._save(self.checkpoints / "last.pt")
+            time.sleep(CONTROL_INTERVAL)
+
+    def _progress(self, status: str) -> None:
+        if self.on_progress is None:
+            return
+        last = getattr(self, "_last_eval", {})
+        metric = last.get("val/acc", last.get("val/loss"))
+        self.on_progress(
+            Progress(
+                step=self.step,
+                total=self.total_steps,
+                epoch=self.step // max(self.batches_per_epoch, 1),
+                loss=self.last_loss,
+                val_metric=metric,
+                steps_per_s=self.rate,
+                status=status,
+            )
+        )
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _save(self, path: Path) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "step": self.step,
+            "best": dict(self.best),
+            "rng": ckpt.rng_state(),
+            "probe_every": self.sampler.every,
+        }
+        ckpt.save_atomic(state, path)
+        self.store.event(self.step, "checkpoint", {"path": path.name})
+
+    def _load(self, path: Path) -> None:
+        state = ckpt.load(path, self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best = dict(state.get("best", {}))
+        self.sampler.restore(state.get("probe_every"))
+        ckpt.set_rng_state(state["rng"])
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type

@@ -1,0 +1,144 @@
+"""Provides the headless ``run``: train variants in-process with a Rich progress display.
+
+A terminal gets a live progress bar; anything else (a pipe, a CI log) gets a plain line
+every few seconds. ``--json`` keeps stdout for the one JSON document and sends progress to
+stderr. Ctrl+C, SIGTERM and SIGHUP ask the trainer to checkpoint and stop after the
+current step (engine.signals); a second Ctrl+C interrupts at once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from tui_trainer.config import RunConfig, config_to_toml
+from tui_trainer.engine.signals import stop_on_signals
+from tui_trainer.store import RunReader, RunStore
+
+__all__ = ["PLAIN_INTERVAL", "summary_table", "train_config"]
+
+PLAIN_INTERVAL = 2.0  # seconds between plain progress lines when output is not a terminal
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}g}"
+
+
+def train_config(
+    cfg: RunConfig,
+    runs_dir: str | None,
+    console: Console,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """Create a run for cfg, train it, and return the result as a JSON-able dict."""
+    from tui_trainer.engine.trainer import Trainer  # torch loads here, not at CLI import
+
+    trainer = Trainer(cfg)
+    trainer.prepare()  # bad data/model input fails here, before a run directory exists
+    store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
+    label = cfg.preset + (f"/{cfg.variant}" if cfg.variant else "")
+    try:
+        with stop_on_signals(trainer):
+            if show_progress and console.is_terminal:
+                result = _with_bar(trainer, store, label, console)
+            elif show_progress:
+                result = _with_lines(trainer, store, label, console)
+            else:
+                result = trainer.run(store)
+    finally:
+        store.close()
+    out = result.to_dict()
+    with RunReader(store.run_dir) as reader:
+        out["final"] = reader.last_values()
+        out["best"] = reader.meta().get("best", {})
+    out["preset"], out["variant"] = cfg.preset, cfg.variant
+    return out
+
+
+def _with_bar(trainer: Any, store: RunStore, label: str, console: Console) -> Any:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ep {task.fields[epoch]}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("val {task.fields[val]}"),
+        TextColumn("{task.fields[rate]} steps/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(label, total=None, epoch=0, loss="-", val="-", rate="-")
+
+        def update(p: Any) -> None:
+            progress.update(
+                task,
+                completed=p.step,
+                total=p.total,
+                epoch=p.epoch,
+                loss=_fmt(p.loss),
+                val=_fmt(p.val_metric),
+                rate=f"{p.steps_per_s:.0f}",
+                description=label + (" [yellow](paused)" if p.status == "paused" else ""),
+            )
+
+        trainer.on_progress = update
+        return trainer.run(store)
+
+
+def _with_lines(trainer: Any, store: RunStore, label: str, console: Console) -> Any:
+    last = [0.0]
+
+    def update(p: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] < PLAIN_INTERVAL and p.step < p.total:
+            return
+        last[0] = now
+        eta = (p.total - p.step) / p.steps_per_s if p.steps_per_s > 0 else float("nan")
+        console.print(
+            f"{label} step {p.step}/{p.total} epoch {p.epoch} loss {_fmt(p.loss)} "
+            f"val {_fmt(p.val_metric)} {p.steps_per_s:.0f} steps/s eta {_fmt(eta, 3)}s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    trainer.on_progress = update
+    return trainer.run(store)
+
+
+def summary_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="tui-trainer: summary")
+    for col in ("run", "status", "steps", "steps/s", "train/loss", "val/loss", "val/acc"):
+        table.add_column(
+            col, justify="left" if col in ("run", "status") else "right", overflow="fold"
+        )
+    colour = {"finished": "green", "stopped": "yellow"}
+    for r in results:
+        f = r.get("final", {})
+        st = r["status"]
+        table.add_row(
+            r["run_id"],
+            f"[{colour.get(st, 'red')}]{st}[/]",
+            str(r["steps"]),
+            f"{r['steps_per_s']:.0f}",
+            _fmt(f.get("train/loss")),
+            _fmt(f.get("val/loss")),
+            _fmt(f.get("val/acc")),
+        )
+    return table

@@ -1,0 +1,161 @@
+"""Provides the training child process and its supervisor.
+
+``python -m tui_trainer.runner RUN_DIR [--resume]`` trains the run whose ``config.toml``
+is in RUN_DIR, writing its store and printing to ``output.log``. The app starts runs with
+``launch`` and watches them with ``RunProcess``: a crash, an out-of-memory kill or a
+``kill -9`` of the child never takes the app down, and the run is then marked ``crashed``
+with the tail of its log. No UI imports here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui_trainer.config import RunConfig, config_to_toml, load_preset_file
+from tui_trainer.store import LIVE_STATUSES, RunReader, RunStore
+
+__all__ = ["RunProcess", "child_threads", "launch", "log_tail", "main"]
+
+
+def child_threads() -> int:
+    """Leave one core to the app: ``cores - 1`` torch threads, at least one."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def log_tail(run_dir: Path, lines: int = 20) -> str:
+    try:
+        text = (run_dir / "output.log").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class RunProcess:
+    """A training child process and its run directory."""
+
+    run_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        """The exit code once the child has ended (and the run is marked if it crashed)."""
+        code = self.process.poll()
+        if code is not None:
+            mark_if_crashed(self.run_dir, code)
+        return code
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self.process.wait(timeout)
+        mark_if_crashed(self.run_dir, code)
+        return code
+
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+
+
+def mark_if_crashed(run_dir: Path, code: int) -> None:
+    """After the child ended: a run still marked live did not end by itself."""
+    with RunReader(run_dir) as reader:
+        status = reader.meta().get("status")
+    if status not in LIVE_STATUSES:
+        return
+    store = RunStore(run_dir)
+    try:
+        why = f"training process exited with code {code}"
+        if code < 0:
+            why = f"training process was killed by signal {-code}"
+        store.set_status("crashed", int(store_step(run_dir)), error=why, log=log_tail(run_dir))
+    finally:
+        store.close()
+
+
+def store_step(run_dir: Path) -> int:
+    with RunReader(run_dir) as reader:
+        return int(reader.meta().get("step") or 0)
+
+
+def launch(
+    cfg: RunConfig,
+    runs_dir: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    run_dir: Path | None = None,
+) -> RunProcess:
+    """Create a run (unless resuming ``run_dir``) and start its training child process."""
+    resume = run_dir is not None
+    if run_dir is None:
+        store = RunStore.create(
+            runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
+        )
+        run_dir = store.run_dir
+        store.close()
+    env = dict(os.environ)
+    n = threads or child_threads()
+    env.update(OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n), PYTHONUNBUFFERED="1")
+    env["TUI_TRAINER_THREADS"] = str(n)
+    args = [sys.executable, "-m", "tui_trainer.runner", str(run_dir)]
+    if resume:
+        args.append("--resume")
+    log = open(run_dir / "output.log", "ab")  # noqa: SIM115 (the child owns it)
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl+C in the app's terminal does not reach it
+        )
+    finally:
+        log.close()
+    return RunProcess(run_dir, proc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    resume = "--resume" in args
+    args = [a for a in args if a != "--resume"]
+    if len(args) != 1:
+        print("usage: python -m tui_trainer.runner RUN_DIR [--resume]", file=sys.stderr)
+        return 2
+    run_dir = Path(args[0])
+    cfg = load_preset_file(run_dir / "config.toml").resolve()
+    import torch
+
+    from tui_trainer.engine.trainer import Trainer
+    from tui_trainer.engine.signals import stop_on_signals
+
+    threads = cfg.train.threads or int(os.environ.get("TUI_TRAINER_THREADS", "0"))
+    if threads:
+        torch.set_num_threads(threads)
+    store = RunStore(run_dir)
+    trainer = Trainer(cfg)
+    started = time.time()
+    try:
+        trainer.prepare()
+        with stop_on_signals(trainer):
+            result = trainer.run(store, resume=resume)
+    except Exception as exc:
+        store.set_status("crashed", 0, error=f"{type(exc).__name__}: {exc}")
+        store.close()
+        raise
+    store.close()
+    print(
+        f"{result.status} after {result.steps} steps in {time.time() - started:.1f}s"
+        + (f": {result.error}" if result.error else ""),
+        flush=True,
+    )
+    return 0 if result.status in ("finished", "stopped") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
