@@ -171,6 +171,11 @@ class TrainConfig:
     threads: int = 0  # torch threads for the training process; 0 = automatic
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 uses a GradScaler
     compile: bool = False  # torch.compile the model (probed steps run it eagerly)
+    # Greedy layer-wise autoencoder pre-training of an MLP's hidden layers before training
+    # (Hinton & Salakhutdinov 2006); 0 = off. Epochs per layer, at pretrain_lr with Adam.
+    pretrain_epochs: int = 0
+    pretrain_lr: float = 0.01
+    eval_train: bool = False  # also evaluate on the training set (eval mode): train_eval/*, gap/*
 
     def validate(self) -> None:
         _positive("train.epochs", self.epochs, 1_000_000, allow_zero=True)
@@ -180,6 +185,9 @@ class TrainConfig:
         _positive("train.threads", self.threads, 4096, allow_zero=True)
         if self.grad_clip < 0:
             raise _err("train.grad_clip", "a number >= 0", self.grad_clip)
+        _positive("train.pretrain_epochs", self.pretrain_epochs, 100_000, allow_zero=True)
+        if not self.pretrain_lr > 0:
+            raise _err("train.pretrain_lr", "a number > 0", self.pretrain_lr)
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,7 @@ class RunConfig:
     title: str = ""
     section: str = ""
     claim: int = 0
+    scale: Literal["cpu", "paper"] = "cpu"  # "paper": the original paper's sizes (GPU, real data)
     description: str = ""
     look_at: str = ""
     data: DataConfig = field(default_factory=DataConfig)
@@ -243,6 +252,15 @@ class RunConfig:
                 part.validate()
             except ConfigError as exc:
                 raise ConfigError(f"{source}: {exc}") from None
+        if cfg.train.pretrain_epochs and cfg.model.kind != "mlp":
+            raise ConfigError(
+                f"{source}: train.pretrain_epochs: greedy pre-training needs model.kind = "
+                f'"mlp", got {cfg.model.kind!r}'
+            )
+        if cfg.expect:
+            from tui_trainer.expect import parse_expect  # the [expect] schema lives there
+
+            parse_expect(cfg.expect, source)
         return cfg
 
 

@@ -21,7 +21,9 @@ torch.set_num_threads(1)
 def tiny_factory(input_shape: tuple[int, ...], num_classes: int, hidden: int = 4) -> nn.Module:
     """A user model without layer_units: Flatten, Linear, ReLU, Linear."""
     d = math.prod(input_shape)
-    return nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+    )
 
 
 def conv_factory(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -127,7 +129,7 @@ def test_units_follow_forward_order() -> None:
     ]:
         order: list[str] = []
         for u in model.layer_units():
-            u.module.register_forward_hook(lambda m, i, o, name=u.name: order.append(name))
+            u.module.register_forward_hook(lambda m, i, o, name=u.name, log=order: log.append(name))
         model(torch.randn(2, *shape))
         assert order == _names(model)
 
@@ -154,8 +156,9 @@ def test_residual_mlp_block_adds_its_input() -> None:
     model(torch.randn(6, 1, 4, 4))
     # first block: 16 -> 8, no skip
     x, y = seen["b0"]
-    torch.testing.assert_close(y, F.relu(F.linear(x, model.blocks[0].linear.weight,
-                                                   model.blocks[0].linear.bias)))
+    torch.testing.assert_close(
+        y, F.relu(F.linear(x, model.blocks[0].linear.weight, model.blocks[0].linear.bias))
+    )
     for i in (1, 2):
         x, y = seen[f"b{i}"]
         lin = model.blocks[i].linear
@@ -286,7 +289,11 @@ def test_autoencoder_encode_and_mirrored_layers() -> None:
         assert d.weight.shape == e.weight.t().shape
     assert model.out is dec[-1] and model.code is enc[-1]
     code_unit = model.layer_units()[2]
-    assert (code_unit.name, code_unit.activation, code_unit.act_module) == ("code", "identity", None)
+    assert (code_unit.name, code_unit.activation, code_unit.act_module) == (
+        "code",
+        "identity",
+        None,
+    )
 
 
 def test_factory_gets_fallback_units_and_options() -> None:

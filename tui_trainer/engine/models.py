@@ -62,7 +62,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
 
 
 def _check_size(n: int) -> None:
-    if False:
+    if n > MAX_PARAMETERS:
         raise ModelError(f"model: ~{n:,} parameters is too many (limit 500M)")
 
 
@@ -74,6 +74,11 @@ _ACTS: dict[str, Callable[[bool], nn.Module]] = {
     "gelu": lambda _: nn.GELU(),
     "identity": lambda _: nn.Identity(),
 }
+
+
+def _need_image(shape: tuple[int, ...], kind: str) -> None:
+    if len(shape) != 3:
+        raise ModelError(f"model.kind: {kind} expects image input (C, H, W), got shape {shape}")
 
 
 def _make_act(name: str, inplace: bool = False) -> nn.Module:
@@ -233,10 +238,7 @@ class LeNet1989(_Net):
 
     def __init__(self, shape: tuple[int, ...], num_classes: int, cfg: ModelConfig) -> None:
         super().__init__()
-        if len(shape) != 3:
-            raise ModelError(
-                f"model.kind: lenet1989 expects image input (C, H, W), got shape {shape}"
-            )
+        _need_image(shape, "lenet1989")
         c, h, w = shape
         for _ in range(2):
             h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1  # k=5, stride 2, padding 2
@@ -261,6 +263,12 @@ class LeNet1989(_Net):
     def first_layer_filters(self) -> torch.Tensor:
         """The h1 kernels, shape (12, C, 5, 5), detached."""
         return self.h1.conv.weight.detach()
+
+    def hidden_activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each hidden layer's output for x, in depth order: h1, h2 (maps), h3 (units)."""
+        h1 = self.h1(x)
+        h2 = self.h2(h1)
+        return {"h1": h1, "h2": h2, "h3": self.h3(h2.flatten(1))}
 
     def layer_units(self) -> list[LayerUnit]:
         a = self.activation
@@ -313,10 +321,7 @@ class CifarNet(_Net):
 
     def __init__(self, shape: tuple[int, ...], num_classes: int, cfg: ModelConfig) -> None:
         super().__init__()
-        if len(shape) != 3:
-            raise ModelError(
-                f"model.kind: cifar_net expects image input (C, H, W), got shape {shape}"
-            )
+        _need_image(shape, "cifar_net")
         if cfg.depth < 8 or (cfg.depth - 2) % 6:
             raise ModelError(f"model.depth: expected 6n+2 >= 8 for cifar_net, got {cfg.depth}")
         n, w = (cfg.depth - 2) // 6, cfg.width
@@ -407,24 +412,22 @@ class Autoencoder(_Net):
 
 def _construct(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> nn.Module:
     d = math.prod(shape)
-    if cfg.kind == "perceptron":
-        return Perceptron(d)
-    if cfg.kind == "threshold":
-        if len(cfg.weights) != d:
-            raise ModelError(
-                f"model.weights: expected {d} numbers (the flattened input size), "
-                f"got {len(cfg.weights)}"
-            )
-        return ThresholdUnit(cfg.weights, cfg.threshold)
-    if cfg.kind == "mlp":
-        return MLP(d, num_classes, cfg)
-    if cfg.kind == "lenet1989":
-        return LeNet1989(shape, num_classes, cfg)
-    if cfg.kind == "cifar_net":
-        return CifarNet(shape, num_classes, cfg)
-    if cfg.kind == "autoencoder":
-        return Autoencoder(d, cfg)
-    raise ModelError(f"model.kind: unknown model kind {cfg.kind!r}")
+    if cfg.kind == "threshold" and len(cfg.weights) != d:
+        raise ModelError(
+            f"model.weights: expected {d} numbers (the flattened input size), "
+            f"got {len(cfg.weights)}"
+        )
+    makers: dict[str, Callable[[], nn.Module]] = {
+        "perceptron": lambda: Perceptron(d),
+        "threshold": lambda: ThresholdUnit(cfg.weights, cfg.threshold),
+        "mlp": lambda: MLP(d, num_classes, cfg),
+        "lenet1989": lambda: LeNet1989(shape, num_classes, cfg),
+        "cifar_net": lambda: CifarNet(shape, num_classes, cfg),
+        "autoencoder": lambda: Autoencoder(d, cfg),
+    }
+    if cfg.kind not in makers:
+        raise ModelError(f"model.kind: expected one of {', '.join(makers)}, got {cfg.kind!r}")
+    return makers[cfg.kind]()
 
 
 def _first_line(exc: BaseException) -> str:

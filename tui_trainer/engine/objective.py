@@ -41,7 +41,7 @@ class Objective:
 
     def correct(self, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.task == "classify":
-            return (out.argmax(dim=1) == y).sum().float()
+            return (out.argmax(dim=1) == y).sum()
         if self.task == "perceptron":
             return (self._fires(out.reshape(-1)).long() == y).sum().float()
         return torch.zeros((), device=out.device)

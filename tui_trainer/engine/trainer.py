@@ -9,6 +9,7 @@ data order of an epoch is a function of (seed, epoch) and every RNG state is sav
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -26,6 +27,7 @@ from torch import nn
 
 from tui_trainer.config import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
+from tui_trainer.engine import exhibits
 from tui_trainer.engine.data import Dataset, augment_batch, build_dataset, epoch_order, num_batches
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
@@ -39,6 +41,7 @@ __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything
 CONTROL_INTERVAL = 0.2  # seconds between reads of the control table
 PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks
 EVAL_BATCH = 1024
+TRAIN_EVAL_MAX = 10_000  # train.eval_train measures at most this many training examples
 
 
 @dataclass
@@ -143,11 +146,21 @@ class Trainer:
         self.batches_per_epoch = num_batches(self.n_train, cfg.data.batch_size)
         self.total_steps = cfg.train.max_steps or cfg.train.epochs * self.batches_per_epoch
         self.scheduler = build_schedule(cfg.optim, self.optimizer, self.total_steps)
+        self.scheduled = cfg.optim.schedule != "constant" or cfg.optim.warmup_steps > 0
         self.eval_every = cfg.train.eval_every or self._auto_eval_every()
         self.x_train = self.data.x_train.to(self.device)
         self.y_train = self.data.y_train.to(self.device)
         self.x_val = self.data.x_val.to(self.device)
         self.y_val = self.data.y_val.to(self.device)
+        # Lecture exhibits: PCA beside an autoencoder; a LeNet's filters (and where they began).
+        self.pca = (
+            exhibits.PCABaseline(self.x_train, cfg.model.code_size)
+            if self.objective.task == "reconstruct"
+            else None
+        )
+        self.initial_filters = (
+            self.model.first_layer_filters().clone() if exhibits.has_features(self.model) else None
+        )
         self.probe = LayerProbe(
             self.units, list(self.model.named_parameters()), cfg.probe.stats, self.device
         )
@@ -164,6 +177,11 @@ class Trainer:
         self._order_epoch = -1
         self._order = torch.empty(0, dtype=torch.long)
         self.prepared = True
+
+    def _autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()  # entering a disabled autocast still costs
+        return torch.autocast(self.device.type, self.amp_dtype)
 
     def _auto_eval_every(self) -> int:
         """Once an epoch, but at most ~100 evaluations a run."""
@@ -248,6 +266,8 @@ class Trainer:
         window_t, window_step = time.perf_counter(), self.step
         self.rate = 0.0
         self.last_loss: float | None = None
+        if self.step == 0 and not self.resume:
+            self._before_training()
         model.train()
         while self.step < self.total_steps:
             epoch, b = divmod(self.step, self.batches_per_epoch)
@@ -264,7 +284,7 @@ class Trainer:
             t_step = time.perf_counter()
             if sampled:
                 self.probe.attach()
-            with torch.autocast(self.device.type, self.amp_dtype, enabled=self.amp_dtype is not None):
+            with self._autocast():
                 out = model(x)
                 loss = self.objective.loss(out, x, y)
             opt.zero_grad(set_to_none=True)
@@ -283,12 +303,14 @@ class Trainer:
                     self.scaler.update()
                 else:
                     opt.step()
-                self.scheduler.step()
+                if self.scheduled:
+                    self.scheduler.step()
             if sampled:
-                self.probe.after_step(self.step)
-            with torch.no_grad():
-                loss_sum += loss.detach().float() * len(y)
-                correct_sum += self.objective.correct(out.detach(), x, y)
+                self.probe.after_step(self.step + 1)  # recorded as steps completed, like scalars
+            with torch.no_grad():  # summed on the device; read at log steps only
+                loss_sum.add_(loss.detach(), alpha=len(y))
+                if self.objective.has_accuracy:
+                    correct_sum.add_(self.objective.correct(out.detach(), x, y))
             seen += len(y)
             self.step += 1
             self.sampler.observe(sampled, t_step, self.device)
@@ -321,6 +343,56 @@ class Trainer:
                 last_progress = now_m
                 self._progress("running")
         self._progress("running")
+
+    def _before_training(self) -> None:
+        """Greedy pre-training (train.pretrain_epochs), then the exhibits at step 0."""
+        if self.cfg.train.pretrain_epochs:
+            from tui_trainer.engine.pretrain import greedy_pretrain
+
+            greedy_pretrain(
+                self.model, self.x_train, self.cfg, self.store, lambda: bool(self.stop_requested)
+            )
+            if self.stop_requested:
+                raise StopTraining("stopped", self.stop_requested)
+        if self.total_steps > 0:  # else the closing evaluation records them at step 0
+            self._record_exhibits()
+
+    def _record_exhibits(self) -> None:
+        if self.initial_filters is not None:
+            record = exhibits.features_record(
+                self.model, self.x_val[:EVAL_BATCH], self.y_val[:EVAL_BATCH],
+                self.data.class_names, self.initial_filters,
+            )
+            self.store.event(self.step, "features", record)
+            self.store.scalars(self.step, {"features/filter_change": record["filter_change"]})
+        if exhibits.has_truth_table(self.model, self.x_val):
+            self.store.event(
+                self.step, "truth_table", exhibits.truth_table_record(self.model, self.x_val, self.y_val)
+            )
+
+    @torch.no_grad()
+    def _extra_evaluations(self, values: dict[str, float]) -> dict[str, float]:
+        """PCA's error next to the autoencoder's; the training set measured in eval mode."""
+        extra: dict[str, float] = {}
+        if self.pca is not None:
+            extra["val/pca_mse"] = self.pca.mse(self.x_val)
+        if self.cfg.train.eval_train and len(self.y_train):
+            x, y = self.x_train[:TRAIN_EVAL_MAX], self.y_train[:TRAIN_EVAL_MAX]
+            self.model.eval()
+            loss = torch.zeros((), device=self.device)
+            correct = torch.zeros((), device=self.device)
+            for i in range(0, len(y), EVAL_BATCH):
+                xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+                out = self.model(xb)
+                loss += self.objective.loss(out, xb, yb).float() * len(yb)
+                correct += self.objective.correct(out, xb, yb)
+            self.model.train()
+            extra["train_eval/loss"] = loss.item() / len(y)
+            extra["gap/loss"] = values["val/loss"] - extra["train_eval/loss"]
+            if self.objective.has_accuracy:
+                extra["train_eval/acc"] = correct.item() / len(y)
+                extra["gap/acc"] = extra["train_eval/acc"] - values["val/acc"]
+        return extra
 
     def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
         if seen == 0:
@@ -380,7 +452,7 @@ class Trainer:
         total_correct = torch.zeros((), device=self.device)
         for i in range(0, len(self.y_val), EVAL_BATCH):
             x, y = self.x_val[i : i + EVAL_BATCH], self.y_val[i : i + EVAL_BATCH]
-            with torch.autocast(self.device.type, self.amp_dtype, enabled=self.amp_dtype is not None):
+            with self._autocast():
                 out = self.model(x)
                 total_loss += self.objective.loss(out, x, y).float() * len(y)
             total_correct += self.objective.correct(out, x, y)
@@ -391,14 +463,16 @@ class Trainer:
             values["val/acc"] = total_correct.item() / n
         if self.objective.task == "reconstruct":
             values["val/recon_mse"] = values["val/loss"]
+        values.update(self._extra_evaluations(values))
         self.store.scalars(self.step, values)
         self.store.event(self.step, "eval", values)
+        self._record_exhibits()
         key, better = self.objective.best_key(values)
         if key in values and (key not in self.best or better(values[key], self.best[key])):
             self.best[key] = values[key]
             self.best["step"] = self.step
             if self.cfg.checkpoint.keep_best and self.step > 0:
-                self._save(self.checkpoints / "best.pt")
+                self._save(self.checkpoints / "best.pt", durable=False)
         self.store.set_meta(step=self.step, best=self.best)
         self._last_eval = values
         return values
@@ -451,7 +525,7 @@ class Trainer:
         )
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def _save(self, path: Path) -> None:
+    def _save(self, path: Path, durable: bool = True) -> None:
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -462,7 +536,7 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "probe_every": self.sampler.every,
         }
-        ckpt.save_atomic(state, path)
+        ckpt.save_atomic(state, path, fsync=durable)
         self.store.event(self.step, "checkpoint", {"path": path.name})
 
     def _load(self, path: Path) -> None:

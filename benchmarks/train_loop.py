@@ -1,0 +1,94 @@
+"""Benchmark: the engine's steps/s against a plain PyTorch loop on the same model and data.
+
+    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset digits-mlp] [--rounds 3]
+
+Both train the preset's model on the same data with the same optimizer, batch size and step
+count, alternating in one process so machine drift cancels; the plain loop evaluates once an
+epoch like the engine. The engine run includes everything `tui-trainer run` does: probes at
+the default interval, logging, evaluation, the SQLite store and the final checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "1000000000")  # see DESIGN.md §4
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from tui_trainer.config import config_to_toml  # noqa: E402
+from tui_trainer.engine.data import build_dataset, epoch_order, num_batches  # noqa: E402
+from tui_trainer.engine.models import build_model  # noqa: E402
+from tui_trainer.engine.optim import build_optimizer  # noqa: E402
+from tui_trainer.engine.trainer import Trainer, seed_everything  # noqa: E402
+from tui_trainer.presets import find_preset  # noqa: E402
+from tui_trainer.store import RunStore  # noqa: E402
+
+
+def plain_loop(cfg, data) -> float:
+    """The 20-line loop a person would write, timed from the first step to the last."""
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg.model, data.input_shape, data.num_classes)
+    opt = build_optimizer(cfg.optim, model)
+    bs, n = cfg.data.batch_size, len(data.y_train)
+    nb = num_batches(n, bs)
+    steps = cfg.train.max_steps or cfg.train.epochs * nb
+    t0 = time.perf_counter()
+    for step in range(steps):
+        epoch, b = divmod(step, nb)
+        if b == 0:
+            order = epoch_order(n, cfg.train.seed, epoch)
+        idx = order[b * bs : (b + 1) * bs]
+        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if b == nb - 1:  # evaluate once an epoch, as the engine does
+            with torch.no_grad():
+                model.eval()
+                (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+                model.train()
+    return steps / (time.perf_counter() - t0)
+
+
+def engine_loop(cfg, data, runs_dir: str) -> float:
+    store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
+    result = Trainer(cfg, dataset=data).run(store)
+    store.close()
+    return result.steps_per_s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="digits-mlp")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    cfg = find_preset(args.preset).resolve(None, ['train.device="cpu"'])
+    data = build_dataset(cfg.data)
+    plain, ours = [], []
+    with tempfile.TemporaryDirectory() as runs:
+        plain_loop(cfg, data)  # warm-up: allocator, kernels
+        for _ in range(args.rounds):
+            plain.append(plain_loop(cfg, data))
+            ours.append(engine_loop(cfg, data, runs))
+    p, o = statistics.median(plain), statistics.median(ours)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); python {sys.version.split()[0]}")
+    print(f"preset {args.preset}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, "
+          f"median of {args.rounds} alternating rounds")
+    print(f"{'loop':<34}{'steps/s':>10}{'ratio':>8}")
+    print(f"{'plain PyTorch loop (baseline)':<34}{p:>10.0f}{1.0:>8.2f}")
+    print(f"{'tui-trainer engine (run + store)':<34}{o:>10.0f}{o / p:>8.2f}")
+    print("rounds (plain / ours): " + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(plain, ours)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Command line: exit codes, --json output, one-line errors, nothing half-recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tui_trainer.cli import app
+from tui_trainer.store import list_runs
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_presets_json():
+    r = invoke("presets", "--json")
+    assert r.exit_code == 0
+    names = {p["name"] for p in json.loads(r.stdout)}
+    assert {"xor-perceptron", "xor-mlp", "digits-mlp"} <= names
+
+
+def test_show_resolves_variant_and_set():
+    r = invoke("show", "xor-mlp", "--variant", "hidden-2", "--set", "optim.lr=0.25", "--json")
+    assert r.exit_code == 0
+    cfg = json.loads(r.stdout)
+    assert cfg["model"]["width"] == 2 and cfg["optim"]["lr"] == 0.25
+
+
+def test_run_json_and_runs(runs_dir):
+    r = invoke("run", "xor-mlp", "--set", "train.max_steps=50", "--json", "--runs-dir", str(runs_dir))
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    for key in ("run_id", "run_dir", "status", "steps", "steps_per_s", "final"):
+        assert key in doc
+    assert doc["status"] == "finished" and doc["steps"] == 50
+    assert "train/loss" in doc["final"] and "val/acc" in doc["final"]
+    r = invoke("runs", "--json", "--runs-dir", str(runs_dir))
+    runs = json.loads(r.stdout)
+    assert runs[0]["run_id"] == doc["run_id"] and runs[0]["status"] == "finished"
+
+
+def test_run_all_variants_prints_a_list(runs_dir):
+    r = invoke("run", "xor-mlp", "--all", "--set", "train.max_steps=20", "--json")
+    assert r.exit_code == 0, r.output
+    docs = json.loads(r.stdout)
+    assert [d["variant"] for d in docs] == ["hidden-4", "hidden-2"]
+
+
+def test_plain_progress_lines_when_not_a_terminal(runs_dir):
+    r = invoke("run", "xor-mlp", "--set", "train.max_steps=30")
+    assert r.exit_code == 0
+    assert "step 30/30" in r.stdout and "finished" in r.stdout
+
+
+def test_diverged_run_exits_1(runs_dir):
+    r = invoke(
+        "run", "xor-mlp", "--set", 'model.activation="relu"', "--set", "optim.lr=1e30",
+        "--set", "train.log_every=1", "--json",
+    )
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["status"] == "diverged"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["run", "xor-mpl"], "unknown preset 'xor-mpl'; did you mean xor-mlp"),
+        (["run", "xor-mlp", "--set", "optim.lrr=1"], "unknown key 'optim.lrr'"),
+        (["run", "xor-mlp", "--set", "optim.lr=-1"], "optim.lr: expected a number > 0"),
+        (["run", "xor-mlp", "--set", "optim.lr=0"], "optim.lr: expected a number > 0"),
+        (["run", "xor-mlp", "--set", 'model.activation="swish"'], "model.activation"),
+        (["run", "xor-mlp", "--set", 'data.name="imagenet"'], "data.name"),
+        (["run", "xor-mlp", "--set", "model.width=10000000"], "model.width"),
+        (["run", "xor-mlp", "--set", "data.batch_size=0"], "data.batch_size"),
+        (["run", "xor-mlp", "--set", "train.epochs=two"], "train.epochs: expected an integer"),
+        (["run", "xor-mlp", "--variant", "hidden-9"], "unknown variant 'hidden-9'"),
+        (["run", "xor-mlp", "--set", 'data.name="mnist"', "--set", 'data.dir="/nonexistent"'],
+         "/nonexistent"),
+        (["run", "xor-mlp", "--device", "tpu"], "train.device"),
+        (["show", "nope.toml"], "nope.toml"),
+        (["stream", "no-such-run"], "not found"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(runs_dir, args, expected):
+    r = invoke(*args)
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in r.output
+    assert not [x for x in list_runs(runs_dir) if x.status in ("created", "running")]
+
+
+def test_unwritable_runs_dir_is_exit_2(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("")
+    r = invoke("run", "xor-mlp", "--runs-dir", str(f), "--set", "train.max_steps=5")
+    assert r.exit_code == 2 and "cannot write" in r.stderr
+
+
+def test_stream_and_stop(runs_dir):
+    r = invoke("run", "xor-mlp", "--set", "train.max_steps=20", "--quiet")
+    assert r.exit_code == 0
+    r = invoke("stream", "latest")
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {"scalar", "layer_stats", "event"} <= {x["type"] for x in recs}
+    r = invoke("stop", "latest")
+    assert r.exit_code == 1 and "finished, not running" in r.stderr
+
+
+def test_doctor():
+    r = invoke("doctor")
+    assert r.exit_code == 0 and "torch" in r.stdout and "cuda" in r.stdout

@@ -1,0 +1,182 @@
+"""Store: round trip, batching, cross-process tailing, control rows, listing, decimation."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tui_trainer.store import (
+    STAT_COLUMNS,
+    RunReader,
+    RunStore,
+    StoreError,
+    list_runs,
+    resolve_run,
+)
+
+
+def make_store(runs_dir, preset="p", variant="v") -> RunStore:
+    return RunStore.create(runs_dir, preset, variant, json.dumps({"a": 1}), "a = 1\n")
+
+
+def test_round_trip(runs_dir):
+    s = make_store(runs_dir)
+    s.set_layers([("blocks.0", "linear", "relu", 10), ("head", "output", "identity", 5)])
+    s.scalars(1, {"train/loss": 2.5, "train/acc": 0.5})
+    s.scalar(2, "train/loss", float("nan"))
+    row = [float(i) for i in range(len(STAT_COLUMNS))]
+    row[STAT_COLUMNS.index("sat_frac")] = float("nan")
+    s.layer_stats(1, [row, row])
+    s.event(1, "eval", {"val/acc": 0.9})
+    s.set_status("running", 1)
+    s.close()
+
+    r = RunReader(s.run_dir)
+    meta = r.meta()
+    assert meta["preset"] == "p" and meta["variant"] == "v" and meta["status"] == "running"
+    assert meta["config"] == {"a": 1} and meta["schema_version"] == 1
+    assert [lay["name"] for lay in r.layers()] == ["blocks.0", "head"]
+    tail = r.tail()
+    assert (1, "train/loss", 2.5) == tail.scalars[0][:3]
+    assert tail.scalars[2][2] is None  # NaN is stored as NULL, not dropped silently
+    assert len(tail.layer_stats) == 2
+    stats = dict(zip(STAT_COLUMNS, tail.layer_stats[0][2:]))
+    assert stats["grad_norm"] == 0.0 and stats["sat_frac"] is None
+    kinds = [e[2] for e in tail.events]
+    assert kinds == ["eval", "status"]
+    assert not r.tail()  # cursors advanced: nothing new
+    assert (s.run_dir / "config.toml").read_text() == "a = 1\n"
+    con = sqlite3.connect(s.run_dir / "run.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_writes_are_batched(runs_dir, monkeypatch):
+    s = make_store(runs_dir)
+    r = RunReader(s.run_dir)
+    s._last_flush = time.monotonic()  # a flush just happened
+    s.scalar(1, "x", 1.0)
+    assert not r.tail().scalars  # buffered, not yet visible
+    s.flush()
+    assert [v for _, _, v, _ in r.tail().scalars] == [1.0]
+    s.close()
+
+
+def test_status_change_flushes(runs_dir):
+    s = make_store(runs_dir)
+    r = RunReader(s.run_dir)
+    s._last_flush = time.monotonic()
+    s.scalar(3, "x", 1.0)
+    s.set_status("paused", 3)
+    assert r.tail().scalars and r.meta()["status"] == "paused"
+    s.close()
+
+
+WRITER = """
+import sys, time
+from tui_trainer.store import RunStore
+s = RunStore(sys.argv[1])
+for i in range(40):
+    s.scalar(i, "train/loss", float(i))
+    s.flush()
+    time.sleep(0.02)
+s.set_status("finished", 40)
+s.close()
+"""
+
+
+def test_reader_tails_a_writer_in_another_process(runs_dir):
+    s = make_store(runs_dir)
+    s.close()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(s.run_dir)])
+    r = RunReader(s.run_dir)
+    seen: list[float] = []
+    polls_with_rows = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = r.tail().scalars
+        if rows:
+            polls_with_rows += 1
+            seen.extend(v for _, _, v, _ in rows)
+        if r.meta().get("status") == "finished" and not rows:
+            break
+        time.sleep(0.05)
+    proc.wait(10)
+    assert seen == [float(i) for i in range(40)]
+    assert polls_with_rows > 1  # rows arrived while the writer was still writing
+
+
+def test_control_rows(runs_dir):
+    s = make_store(runs_dir)
+    r = RunReader(s.run_dir)
+    r.send("pause")
+    r.send("stop")
+    assert s.pending_controls()[0][1] == "pause"
+    assert s.pending_controls() == []  # each request is handed out once
+    assert [c[2] for c in r.controls()] == [True, True]
+    with pytest.raises(ValueError):
+        r.send("explode")
+    s.close()
+
+
+def test_curve_keeps_spikes(runs_dir):
+    s = make_store(runs_dir)
+    n = 100_000
+    for i in range(n):
+        s._scalars.append((i, s._name_id("train/loss"), 1.0 if i != 77_777 else 50.0, 0.0))
+    s.flush()
+    cols = RunReader(s.run_dir).curve("train/loss", columns=200)
+    assert len(cols) <= 201
+    assert max(c[2] for c in cols) == 50.0
+    assert min(c[1] for c in cols) == 1.0
+    s.close()
+
+
+def test_list_and_resolve_runs(runs_dir):
+    a = make_store(runs_dir, "alpha")
+    a.set_status("finished", 0)
+    a.close()
+    time.sleep(0.01)
+    b = make_store(runs_dir, "beta")
+    b.set_meta(pid=999_999_999)
+    b.set_status("running", 0)
+    b.close()
+    runs = list_runs(runs_dir)
+    assert [r.preset for r in runs] == ["beta", "alpha"]
+    assert runs[0].status == "crashed"  # its process is gone
+    assert resolve_run("latest", runs_dir) == b.run_dir
+    assert resolve_run(a.run_dir.name, runs_dir) == a.run_dir
+    assert resolve_run(str(a.run_dir)) == a.run_dir
+    with pytest.raises(StoreError, match="not a run id"):
+        resolve_run("../../etc", runs_dir)
+    with pytest.raises(StoreError, match="not found"):
+        resolve_run("nope", runs_dir)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_runs_dir(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    with pytest.raises(StoreError, match="cannot write"):
+        make_store(d)
+
+
+def test_runs_dir_that_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(StoreError, match="cannot write"):
+        make_store(f)
+
+
+def test_nan_meta_is_json(runs_dir):
+    s = make_store(runs_dir)
+    s.set_meta(best={"val/loss": 1.0}, rate=math.inf)
+    assert RunReader(s.run_dir).meta()["rate"] == "inf"
+    s.close()

@@ -1,0 +1,97 @@
+"""Provides system statistics for the app's status line: GPU use and a process's CPU/memory.
+
+No torch here (the app must not load it): GPU utilisation and memory come from
+``nvidia-smi``'s CSV query when it is on PATH, a process's CPU and memory from psutil.
+Every function returns "nothing" rather than raising when a source is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+__all__ = ["GpuStat", "ProcessStat", "ProcessWatch", "gpu_stats", "parse_nvidia_smi"]
+
+_QUERY = "index,name,utilization.gpu,memory.used,memory.total"
+
+
+@dataclass(frozen=True)
+class GpuStat:
+    """One GPU as nvidia-smi reports it."""
+
+    index: int
+    name: str
+    util_pct: float | None
+    mem_used_mb: float | None
+    mem_total_mb: float | None
+
+
+@dataclass(frozen=True)
+class ProcessStat:
+    """A process's CPU use (percent of one core) and resident memory."""
+
+    cpu_pct: float
+    rss_mb: float
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:  # "[N/A]", "[Not Supported]"
+        return None
+
+
+def parse_nvidia_smi(text: str) -> list[GpuStat]:
+    """Rows of ``nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total
+    --format=csv,noheader,nounits``."""
+    out = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 5 or not parts[0].isdigit():
+            continue
+        out.append(GpuStat(int(parts[0]), parts[1], _num(parts[2]), _num(parts[3]), _num(parts[4])))
+    return out
+
+
+def gpu_stats(timeout: float = 2.0) -> list[GpuStat]:
+    """Every NVIDIA GPU's utilisation and memory; empty without nvidia-smi."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        done = subprocess.run(
+            [exe, f"--query-gpu={_QUERY}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_nvidia_smi(done.stdout) if done.returncode == 0 else []
+
+
+class ProcessWatch:
+    """CPU and memory of one process (the training child), sampled between calls."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            import psutil
+
+            self._proc: object | None = psutil.Process(pid)
+            self._proc.cpu_percent(None)  # type: ignore[attr-defined]  # primes the counter
+        except Exception:  # psutil missing, no such process, access denied
+            self._proc = None
+
+    def sample(self) -> ProcessStat | None:
+        if self._proc is None:
+            return None
+        try:
+            cpu = self._proc.cpu_percent(None)  # type: ignore[attr-defined]
+            rss = self._proc.memory_info().rss  # type: ignore[attr-defined]
+        except Exception:  # the process ended
+            self._proc = None
+            return None
+        return ProcessStat(float(cpu), rss / 2**20)

@@ -1,0 +1,274 @@
+"""Provides RunFollower: tails a run's store into bounded accumulators and makes snapshots.
+
+Plain Python (no Textual), so the benchmark and the tests drive it directly. The dashboard
+runs ``RunFollower.run`` in a thread worker; each snapshot is an immutable copy the UI
+thread renders at its own pace, so a fast run never costs the UI more than its refresh rate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.store import LIVE_STATUSES, STAT_COLUMNS, RunReader, Tail
+from tui_trainer.tui.series import CurveData, HeatData, LayerHistory, MinMaxSeries
+
+__all__ = [
+    "HEAT_STATS",
+    "LOG_STATS",
+    "RunFollower",
+    "RunSnapshot",
+    "SPARK_STATS",
+]
+
+# Statistics the heatmap can show (cycled with a key); norms and ratios on a log scale.
+HEAT_STATS = ("grad_norm", "out_grad_norm", "update_ratio", "act_std", "dead_frac", "sat_frac")
+LOG_STATS = frozenset(
+    {"grad_norm", "weight_grad_norm", "bias_grad_norm", "weight_norm", "update_ratio",
+     "out_grad_norm", "act_std"}
+)
+SPARK_STATS = ("act_std", "dead_frac", "sat_frac", "grad_norm")
+CURVE_PREFIXES = ("train/", "val/", "perf/", "grad/", "sys/")
+MAX_CURVES = 32  # scalar series kept as curves; any others keep their last value only
+NOTABLE_EVENTS = ("nonfinite", "error", "status", "checkpoint")
+TAIL_LIMIT = 50_000  # rows per table per read; a long run is caught up in slices
+POLL_S = 0.1
+POST_S = 0.2
+META_S = 1.0
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What the dashboard shows of one run, at one moment (immutable)."""
+
+    run_dir: Path
+    run_id: str
+    preset: str = ""
+    variant: str = ""
+    title: str = ""
+    status: str = "created"
+    reason: str = ""
+    error: str = ""
+    log_tail: str = ""
+    step: int = 0
+    total_steps: int = 0
+    epoch: float | None = None
+    steps_per_s: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    device: str = ""
+    device_name: str = ""
+    pid: int | None = None
+    host: str = ""
+    probe_every: int | None = None
+    layers: tuple[dict[str, Any], ...] = ()
+    curves: dict[str, CurveData] = field(default_factory=dict)
+    last: dict[str, float | None] = field(default_factory=dict)
+    heat: HeatData | None = None
+    latest: tuple[tuple[float | None, ...] | None, ...] = ()
+    latest_step: int = -1
+    sparks: dict[str, tuple[tuple[float | None, ...], ...]] = field(default_factory=dict)
+    events: tuple[tuple[int, str, dict[str, Any]], ...] = ()
+    newest_wall: float = 0.0
+    catching_up: bool = False
+    version: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.preset + (f"/{self.variant}" if self.variant else "")
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.steps_per_s
+        if self.status != "running" or not rate or rate <= 0 or not self.total_steps:
+            return None
+        return max(0.0, (self.total_steps - self.step) / rate)
+
+
+class RunFollower:
+    """Follows one run: ``poll`` reads what is new, ``snapshot`` copies what to show."""
+
+    def __init__(self, run_dir: Path, heat_stat: str = HEAT_STATS[0]) -> None:
+        self.run_dir = Path(run_dir)
+        self.reader = RunReader(self.run_dir)
+        self.heat_stat = heat_stat  # set by the UI thread; read when a snapshot is made
+        self.curves: dict[str, MinMaxSeries] = {}
+        self.last: dict[str, float | None] = {}
+        self.history = LayerHistory(HEAT_STATS, STAT_COLUMNS, LOG_STATS)
+        self.events: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=20)
+        self.meta: dict[str, Any] = {}
+        self.status = "created"
+        self.reason = self.error = self.log_tail = ""
+        self.layers: tuple[dict[str, Any], ...] = ()
+        self.step = 0
+        self.newest_wall = 0.0
+        self.catching_up = False
+        self.version = 0
+        self._rate: tuple[float, int] | None = None  # (wall, step) of the last train row
+        self._measured_rate: float | None = None
+        self._meta_at = 0.0
+        self.requested = True  # the UI asked for a snapshot (a new heatmap statistic)
+        self.refresh_meta()
+
+    # -- reading ---------------------------------------------------------------------
+    def refresh_meta(self) -> None:
+        meta = self.reader.meta()
+        status = self.reader.status()
+        self._meta_at = time.monotonic()
+        if not self.layers or len(self.layers) < self.history.layers:
+            layers = tuple(self.reader.layers())
+            if layers != self.layers:
+                self.layers = layers
+                self.version += 1
+        if meta != self.meta or status != self.status:
+            self.meta, self.status = meta, status
+            self.step = max(self.step, int(meta.get("step") or 0))
+            self.version += 1
+
+    def poll(self) -> bool:
+        """Read rows written since the last poll; True when there were any."""
+        tail = self.reader.tail(TAIL_LIMIT)
+        self.catching_up = max(
+            len(tail.scalars), len(tail.layer_stats), len(tail.events)
+        ) >= TAIL_LIMIT
+        if tail:
+            self.ingest(tail)
+        if tail.events or time.monotonic() - self._meta_at >= META_S:
+            self.refresh_meta()
+        return bool(tail)
+
+    def ingest(self, tail: Tail) -> None:
+        curves, last = self.curves, self.last
+        step = self.step
+        for s, name, value, wall in tail.scalars:
+            last[name] = value
+            if s > step:
+                step = s
+            if name.startswith(CURVE_PREFIXES):
+                series = curves.get(name)
+                if series is None:
+                    if len(curves) >= MAX_CURVES:
+                        continue
+                    series = curves[name] = MinMaxSeries()
+                series.add(s, value)
+                if name == "train/loss":
+                    self._observe_rate(wall, s)
+        if tail.scalars:
+            self.newest_wall = max(self.newest_wall, tail.scalars[-1][3])
+        add = self.history.add
+        for row in tail.layer_stats:
+            add(row[0], row[1], row[2:])
+            if row[0] > step:
+                step = row[0]
+        for s, wall, kind, data in tail.events:
+            self._event(s, wall, kind, data)
+        self.step = step
+        self.version += 1
+
+    def _observe_rate(self, wall: float, step: int) -> None:
+        if self._rate is not None:
+            w0, s0 = self._rate
+            if wall - w0 >= 1.0 and step > s0:
+                rate = (step - s0) / (wall - w0)
+                prev = self._measured_rate
+                self._measured_rate = rate if prev is None else 0.7 * prev + 0.3 * rate
+                self._rate = (wall, step)
+        else:
+            self._rate = (wall, step)
+
+    def _event(self, step: int, wall: float, kind: str, data: dict[str, Any]) -> None:
+        self.newest_wall = max(self.newest_wall, wall)
+        if kind not in NOTABLE_EVENTS:
+            return
+        self.events.append((step, kind, data))
+        if kind == "status":
+            self.reason = str(data.get("reason") or "")
+            if data.get("status") == "running":
+                self.error = self.log_tail = ""
+            if data.get("error"):
+                self.error = str(data["error"])
+            if data.get("log"):
+                self.log_tail = str(data["log"])
+        elif kind == "error":
+            self.error = str(data.get("error") or "")
+
+    # -- showing ---------------------------------------------------------------------
+    def steps_per_s(self) -> float | None:
+        rate = self.last.get("perf/steps_per_s")
+        if rate is not None and math.isfinite(rate) and rate > 0:
+            return rate
+        return self._measured_rate or self.meta.get("steps_per_s")
+
+    def snapshot(self) -> RunSnapshot:
+        meta, hist = self.meta, self.history
+        return RunSnapshot(
+            run_dir=self.run_dir,
+            run_id=self.run_dir.name,
+            preset=str(meta.get("preset", "")),
+            variant=str(meta.get("variant", "")),
+            title=str((meta.get("config") or {}).get("title", "")),
+            status=self.status,
+            reason=self.reason,
+            error=self.error,
+            log_tail=self.log_tail,
+            step=self.step,
+            total_steps=int(meta.get("total_steps") or 0),
+            epoch=self.last.get("train/epoch"),
+            steps_per_s=self.steps_per_s(),
+            started=meta.get("started"),
+            ended=meta.get("ended"),
+            device=str(meta.get("device", "")),
+            device_name=str(meta.get("device_name", "")),
+            pid=meta.get("pid"),
+            host=str(meta.get("host", "")),
+            probe_every=meta.get("probe_every"),
+            layers=self.layers,
+            curves={name: s.data() for name, s in self.curves.items()},
+            last=dict(self.last),
+            heat=hist.heat(self.heat_stat),
+            latest=hist.latest_rows(),
+            latest_step=hist.latest_step,
+            sparks={s: hist.spark(STAT_COLUMNS.index(s)) for s in SPARK_STATS},
+            events=tuple(self.events),
+            newest_wall=self.newest_wall,
+            catching_up=self.catching_up,
+            version=self.version,
+        )
+
+    def run(
+        self,
+        post: Callable[[RunSnapshot], None],
+        cancelled: Callable[[], bool],
+        poll_s: float = POLL_S,
+        post_s: float = POST_S,
+    ) -> None:
+        """Poll until cancelled, posting a snapshot at most every ``post_s`` seconds."""
+        posted_version, posted_at = -1, 0.0
+        while not cancelled():
+            got = self.poll()
+            now = time.monotonic()
+            if (self.version != posted_version or self.requested) and (
+                now - posted_at >= post_s or self.requested
+            ):
+                self.requested = False
+                posted_version, posted_at = self.version, now
+                post(self.snapshot())
+            if not (got and self.catching_up):
+                # a finished run changes rarely (a later resume); poll it slowly
+                time.sleep(poll_s if self.status in LIVE_STATUSES else poll_s * 5)
+        self.reader.close()
+
+    def request(self, heat_stat: str | None = None) -> None:
+        """Ask for a snapshot at the next poll (from the UI thread)."""
+        if heat_stat is not None:
+            self.heat_stat = heat_stat
+        self.requested = True

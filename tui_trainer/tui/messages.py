@@ -1,0 +1,116 @@
+"""Provides the app's messages: what thread workers tell the UI thread, and screen requests.
+
+A "latest value" message replaces its queued predecessor for the same run (``can_replace``);
+a message that reports an event (a process ended, a run was launched) never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from tui_trainer.store import RunInfo
+from tui_trainer.sysinfo import GpuStat, ProcessStat
+from tui_trainer.tui.follow import RunSnapshot
+
+__all__ = [
+    "ControlDone",
+    "FindingsReady",
+    "LaunchFailed",
+    "RunProcessEnded",
+    "RunSnapshotReady",
+    "RunsLaunched",
+    "RunsListed",
+    "StartRequested",
+    "SystemStatsReady",
+]
+
+
+@dataclass
+class RunSnapshotReady(Message):
+    """A follower has a new snapshot of a run."""
+
+    snapshot: RunSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, RunSnapshotReady)
+            and message.snapshot.run_dir == self.snapshot.run_dir
+        )
+
+
+@dataclass
+class FindingsReady(Message):
+    """diagnose produced findings for a run (or could not: ``error``)."""
+
+    run_dir: Path
+    findings: list[Any]
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FindingsReady) and message.run_dir == self.run_dir
+
+
+@dataclass
+class SystemStatsReady(Message):
+    """GPU and training-process statistics for a run."""
+
+    run_dir: Path
+    process: ProcessStat | None
+    gpus: list[GpuStat] = field(default_factory=list)
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SystemStatsReady) and message.run_dir == self.run_dir
+
+
+@dataclass
+class StartRequested(Message):
+    """The picker asks to train a preset: these variants with these overrides."""
+
+    preset: str
+    variants: list[str | None]
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunsLaunched(Message):
+    """Training child processes started for these run directories."""
+
+    run_dirs: list[Path]
+
+
+@dataclass
+class LaunchFailed(Message):
+    """A run could not be started; ``error`` is one line."""
+
+    error: str
+
+
+@dataclass
+class RunProcessEnded(Message):
+    """A training child process launched by this app has exited."""
+
+    run_dir: Path
+    returncode: int
+
+
+@dataclass
+class ControlDone(Message):
+    """A control row (pause, resume, stop, checkpoint) was written, or failed."""
+
+    run_dir: Path
+    command: str
+    error: str = ""
+
+
+@dataclass
+class RunsListed(Message):
+    """The runs directory was listed."""
+
+    runs: list[RunInfo]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunsListed)

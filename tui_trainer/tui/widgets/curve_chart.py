@@ -1,0 +1,63 @@
+"""Provides CurveChart: loss or accuracy curves of one or more runs, drawn in braille."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from tui_trainer.tui.plot import ChartSeries, render_chart
+
+__all__ = ["CurveChart"]
+
+
+class CurveChart(Widget):
+    """Curves with min/max envelopes; ``log`` and ``smoothing`` are set by the dashboard."""
+
+    DEFAULT_CSS = """
+    CurveChart { height: 1fr; min-height: 4; }
+    """
+
+    log: reactive[bool] = reactive(False)
+    smoothing: reactive[float] = reactive(0.0)
+
+    def __init__(self, title: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title = title
+        self.series: tuple[ChartSeries, ...] = ()
+        self.empty = "waiting for data…"
+        self._update_title()
+
+    def set_series(self, series: Sequence[ChartSeries], title: str | None = None) -> None:
+        self.series = tuple(series)
+        if title is not None:
+            self.title = title
+        self._update_title()
+        self.refresh()
+
+    def _update_title(self) -> None:
+        flags = []
+        if self.log:
+            flags.append("log")
+        if self.smoothing:
+            flags.append(f"ema {self.smoothing:g}")
+        legend = "  ".join(
+            f"[{s.color}]{'┈' if s.dotted else '━'}[/] {s.label}" for s in self.series
+        )
+        extra = f" [dim]({', '.join(flags)})[/]" if flags else ""
+        self.border_title = f"[b]{self.title}[/]{extra}  {legend}"
+
+    def watch_log(self) -> None:
+        self._update_title()
+
+    def watch_smoothing(self) -> None:
+        self._update_title()
+
+    def render(self) -> Text:
+        width, height = self.content_size
+        lines = render_chart(
+            self.series, width, height, log=self.log, smoothing=self.smoothing, empty=self.empty
+        )
+        return Text("\n").join(lines)
