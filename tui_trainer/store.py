@@ -39,6 +39,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 FLUSH_INTERVAL = 0.25  # seconds between batched writes; a kill -9 loses at most this much
+BLOCK = 64  # values per roll-up row in scalar_blocks
+BLOCKS_FROM = 4 * BLOCK  # use roll-ups when a curve column would hold this many values
 STATUSES = ("created", "running", "paused", "finished", "stopped", "diverged", "crashed")
 LIVE_STATUSES = ("created", "running", "paused")
 # One column per statistic in layer_stats, in this order (probes produce rows in this order).
@@ -67,7 +69,13 @@ CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNI
 CREATE TABLE IF NOT EXISTS scalars (
     id INTEGER PRIMARY KEY, step INTEGER NOT NULL, name_id INTEGER NOT NULL,
     value REAL, wall REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS scalars_name_step ON scalars (name_id, step);
+CREATE INDEX IF NOT EXISTS scalars_name ON scalars (name_id);  -- (name_id, id) order
+-- Roll-ups of every BLOCK consecutive values of a name, kept by the writer, so a curve of
+-- millions of points is decimated from thousands of rows (RunReader.curve).
+CREATE TABLE IF NOT EXISTS scalar_blocks (
+    name_id INTEGER NOT NULL, id_hi INTEGER NOT NULL, step_lo INTEGER NOT NULL,
+    step_hi INTEGER NOT NULL, vmin REAL NOT NULL, vmax REAL NOT NULL, vsum REAL NOT NULL,
+    n INTEGER NOT NULL, PRIMARY KEY (name_id, id_hi)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layer_stats (
     id INTEGER PRIMARY KEY, step INTEGER NOT NULL, layer INTEGER NOT NULL,
     {", ".join(f"{c} REAL" for c in STAT_COLUMNS)});
@@ -128,7 +136,12 @@ class RunStore:
         self._names: dict[str, int] = dict(
             (n, i) for i, n in self._con.execute("SELECT id, name FROM names")
         )
-        self._scalars: list[tuple[int, int, float | None, float]] = []
+        self._scalars: list[tuple[int, int, int, float | None, float]] = []
+        self._blocks: list[tuple[int, int, int, int, float, float, float, int]] = []
+        (last,) = self._con.execute("SELECT COALESCE(MAX(id), 0) FROM scalars").fetchone()
+        self._next_id = int(last) + 1  # one writer: it numbers its rows itself
+        self._acc: dict[int, list[Any]] = {}
+        self._load_partial_blocks()
         self._stats: list[Sequence[Any]] = []
         self._events: list[tuple[int, float, str, str]] = []
         self._last_flush = time.monotonic()
@@ -208,8 +221,43 @@ class RunStore:
             if nid is None:
                 nid = self._name_id(name)
             v = float(value)
-            self._scalars.append((step, nid, v if v == v else None, wall))
+            rid = self._next_id
+            self._next_id += 1
+            if v != v:
+                self._scalars.append((rid, step, nid, None, wall))
+                continue
+            self._scalars.append((rid, step, nid, v, wall))
+            acc = self._acc.get(nid)
+            if acc is None:
+                self._acc[nid] = [1, v, v, v, step, step, rid]
+                continue
+            acc[0] += 1
+            if v < acc[1]:
+                acc[1] = v
+            elif v > acc[2]:
+                acc[2] = v
+            acc[3] += v
+            acc[5] = step
+            acc[6] = rid
+            if acc[0] == BLOCK:
+                n, lo, hi, total, s0, s1, last = acc
+                self._blocks.append((nid, last, s0, s1, lo, hi, total, n))
+                del self._acc[nid]
         self._maybe_flush()
+
+    def _load_partial_blocks(self) -> None:
+        """A reopened run (resume) continues the roll-ups where the last writer left off."""
+        rows = self._con.execute(
+            "SELECT s.name_id, s.id, s.step, s.value FROM scalars s "
+            "LEFT JOIN (SELECT name_id, MAX(id_hi) AS hi FROM scalar_blocks GROUP BY name_id) b "
+            "ON b.name_id = s.name_id WHERE s.id > COALESCE(b.hi, 0) AND s.value IS NOT NULL "
+            "ORDER BY s.id"
+        ).fetchall()
+        for nid, rid, step, v in rows:
+            acc = self._acc.setdefault(nid, [0, v, v, 0.0, step, step, rid])
+            acc[0] += 1
+            acc[1], acc[2], acc[3] = min(acc[1], v), max(acc[2], v), acc[3] + v
+            acc[5], acc[6] = step, rid
 
     def layer_stats(self, step: int, rows: Sequence[Sequence[float | None]]) -> None:
         """One row per layer (depth order), values in STAT_COLUMNS order; NaN means n/a."""
@@ -242,8 +290,12 @@ class RunStore:
         con.execute("BEGIN")
         if self._scalars:
             con.executemany(
-                "INSERT INTO scalars (step, name_id, value, wall) VALUES (?, ?, ?, ?)",
+                "INSERT INTO scalars (id, step, name_id, value, wall) VALUES (?, ?, ?, ?, ?)",
                 self._scalars,
+            )
+        if self._blocks:
+            con.executemany(
+                "INSERT INTO scalar_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._blocks
             )
         if self._stats:
             cols = ", ".join(STAT_COLUMNS)
@@ -256,7 +308,7 @@ class RunStore:
                 "INSERT INTO events (step, wall, kind, data) VALUES (?, ?, ?, ?)", self._events
             )
         con.execute("COMMIT")
-        self._scalars, self._stats, self._events = [], [], []
+        self._scalars, self._stats, self._events, self._blocks = [], [], [], []
 
     # -- control rows --------------------------------------------------------------------
     def pending_controls(self) -> list[tuple[int, str]]:
@@ -391,24 +443,38 @@ class RunReader:
     def curve(self, name: str, columns: int = 200) -> list[tuple[int, float, float, float]]:
         """The curve decimated to ``columns`` buckets of steps: (first step, min, max, mean).
 
-        Min and max of every bucket are kept, so a spike is never hidden.
+        Min and max of every bucket are kept, so a spike is never hidden. Long curves are
+        decimated from the writer's roll-ups (BLOCK values a row) plus the raw tail.
         """
         row = self._con.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()
         if row is None:
             return []
         nid = row[0]
-        lo, hi = self._con.execute(
-            "SELECT MIN(step), MAX(step) FROM scalars WHERE name_id = ?", (nid,)
-        ).fetchone()
-        if lo is None:
-            return []
-        width = max(1, (hi - lo + columns) // columns)
-        rows = self._con.execute(
-            "SELECT MIN(step), MIN(value), MAX(value), AVG(value) FROM scalars "
-            "WHERE name_id = ? AND value IS NOT NULL GROUP BY (step - ?) / ? ORDER BY 1",
-            (nid, lo, width),
+        blocks = self._con.execute(
+            "SELECT id_hi, step_lo, step_hi, vmin, vmax, vsum, n FROM scalar_blocks "
+            "WHERE name_id = ? ORDER BY id_hi",
+            (nid,),
         ).fetchall()
-        return [(int(s), float(a), float(b), float(c)) for s, a, b, c in rows]
+        if len(blocks) * BLOCK < columns * BLOCKS_FROM:
+            blocks = []
+        after = blocks[-1][0] if blocks else 0
+        raw = self._con.execute(
+            "SELECT step, value FROM scalars WHERE name_id = ? AND id > ? AND value IS NOT NULL",
+            (nid, after),
+        ).fetchall()
+        if not blocks and not raw:
+            return []
+        lo = min([b[1] for b in blocks[:1]] + [r[0] for r in raw[:1]])
+        hi = max([b[2] for b in blocks[-1:]] + [r[0] for r in raw[-1:]])
+        width = max(1, (hi - lo + columns) // columns)
+        out: dict[int, list[float]] = {}
+        for _, s0, _, vmin, vmax, vsum, n in blocks:
+            _merge(out, (s0 - lo) // width, s0, vmin, vmax, vsum, n)
+        for step, v in raw:
+            _merge(out, (step - lo) // width, step, v, v, v, 1)
+        return [
+            (int(b[0]), b[1], b[2], b[3] / b[4]) for _, b in sorted(out.items())
+        ]
 
     def layer_stat_matrix(self, column: str) -> tuple[list[int], list[list[float | None]]]:
         """(steps, rows[layer][i]) of one statistic over all samples."""
@@ -446,6 +512,20 @@ class RunReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _merge(
+    out: dict[int, list[float]], key: int, step: int, vmin: float, vmax: float, vsum: float, n: int
+) -> None:
+    b = out.get(key)
+    if b is None:
+        out[key] = [step, vmin, vmax, vsum, n]
+        return
+    b[0] = min(b[0], step)
+    b[1] = min(b[1], vmin)
+    b[2] = max(b[2], vmax)
+    b[3] += vsum
+    b[4] += n
 
 
 def _pid_alive(pid: int) -> bool:

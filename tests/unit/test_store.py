@@ -129,13 +129,35 @@ def test_curve_keeps_spikes(runs_dir):
     s = make_store(runs_dir)
     n = 100_000
     for i in range(n):
-        s._scalars.append((i, s._name_id("train/loss"), 1.0 if i != 77_777 else 50.0, 0.0))
+        s.scalars(i, {"train/loss": 1.0 if i != 77_777 else 50.0, "b": i % 10}, wall=0.0)
     s.flush()
-    cols = RunReader(s.run_dir).curve("train/loss", columns=200)
-    assert len(cols) <= 201
-    assert max(c[2] for c in cols) == 50.0
+    r = RunReader(s.run_dir)
+    cols = r.curve("train/loss", columns=200)
+    assert 190 <= len(cols) <= 201
+    assert max(c[2] for c in cols) == 50.0  # the spike survives decimation
     assert min(c[1] for c in cols) == 1.0
+    assert cols[0][0] == 0
+    # means and extremes agree with a direct computation over the raw points
+    b = r.curve("b", columns=100)
+    assert all(c[1] == 0 and c[2] == 9 for c in b)
+    assert sum(c[3] for c in b) / len(b) == pytest.approx(4.5, abs=0.05)
+    short = r.curve("train/loss", columns=100_000)  # more columns than blocks allow: raw
+    assert len(short) == n
     s.close()
+
+
+def test_rollups_continue_after_reopen(runs_dir):
+    s = make_store(runs_dir)
+    for i in range(1000):  # 15 full roll-ups of 64, then 40 values in a partial one
+        s.scalar(i, "x", 1e9 if i == 990 else float(i))
+    s.close()
+    s = RunStore(s.run_dir)  # a resumed run reopens the store
+    for i in range(1000, 200_000):
+        s.scalar(i, "x", float(i))
+    s.close()
+    cols = RunReader(s.run_dir).curve("x", columns=50)
+    assert cols[0][1] == 0.0 and cols[-1][2] == 199_999.0
+    assert max(c[2] for c in cols) == 1e9  # the partial roll-up was carried over
 
 
 def test_list_and_resolve_runs(runs_dir):
