@@ -384,20 +384,35 @@ class RunReader:
             self._names.update(self._con.execute("SELECT id, name FROM names").fetchall())
         return self._names.get(nid, f"#{nid}")
 
+    def _skip_ids(self, prefixes: tuple[str, ...]) -> list[int]:
+        (count,) = self._con.execute("SELECT COUNT(*) FROM names").fetchone()
+        if count != len(self._names):
+            self._names.update(self._con.execute("SELECT id, name FROM names").fetchall())
+        return [i for i, n in self._names.items() if n.startswith(prefixes)]
+
     def scalar_names(self) -> list[str]:
         return [n for (n,) in self._con.execute("SELECT name FROM names ORDER BY id")]
 
-    def tail(self, limit: int = 100_000) -> Tail:
-        """Rows written since the last call (at most ``limit`` per table)."""
+    def tail(self, limit: int = 100_000, skip_prefixes: tuple[str, ...] = ()) -> Tail:
+        """Rows written since the last call (at most ``limit`` per table).
+
+        ``skip_prefixes`` leaves out scalars whose name starts with one of them (a live
+        view has no use for ``grad_norm/<param>``), in SQL, while the cursor moves on.
+        """
         out = Tail()
         cur = self.cursor
+        (top,) = self._con.execute("SELECT COALESCE(MAX(id), 0) FROM scalars").fetchone()
+        skip = self._skip_ids(skip_prefixes) if skip_prefixes else ()
+        marks = ",".join("?" * len(skip))
         rows = self._con.execute(
-            "SELECT id, step, name_id, value, wall FROM scalars WHERE id > ? ORDER BY id LIMIT ?",
-            (cur["scalars"], limit),
+            "SELECT id, step, name_id, value, wall FROM scalars WHERE id > ? AND id <= ? "
+            + (f"AND name_id NOT IN ({marks}) " if skip else "")
+            + "ORDER BY id LIMIT ?",
+            (cur["scalars"], top, *skip, limit),
         ).fetchall()
         if rows:
-            cur["scalars"] = rows[-1][0]
             out.scalars = [(s, self._name(n), v, w) for _, s, n, v, w in rows]
+        cur["scalars"] = rows[-1][0] if len(rows) == limit else max(top, cur["scalars"])
         rows = self._con.execute(
             f"SELECT id, step, layer, {', '.join(STAT_COLUMNS)} FROM layer_stats "
             "WHERE id > ? ORDER BY id LIMIT ?",

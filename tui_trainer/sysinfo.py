@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 
 __all__ = ["GpuStat", "ProcessStat", "ProcessWatch", "gpu_stats", "parse_nvidia_smi"]
 
 _QUERY = "index,name,utilization.gpu,memory.used,memory.total"
+MIN_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class ProcessWatch:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
+        self._primed = time.monotonic()
         try:
             import psutil
 
@@ -86,8 +89,8 @@ class ProcessWatch:
             self._proc = None
 
     def sample(self) -> ProcessStat | None:
-        if self._proc is None:
-            return None
+        if self._proc is None or time.monotonic() - self._primed < MIN_INTERVAL_S:
+            return None  # a CPU percentage over a few milliseconds means nothing
         try:
             cpu = self._proc.cpu_percent(None)  # type: ignore[attr-defined]
             rss = self._proc.memory_info().rss  # type: ignore[attr-defined]

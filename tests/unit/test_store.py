@@ -202,3 +202,21 @@ def test_nan_meta_is_json(runs_dir):
     s.set_meta(best={"val/loss": 1.0}, rate=math.inf)
     assert RunReader(s.run_dir).meta()["rate"] == "inf"
     s.close()
+
+
+def test_tail_can_skip_names_by_prefix(runs_dir):
+    s = make_store(runs_dir)
+    r = RunReader(s.run_dir)
+    s.scalars(1, {"grad_norm/a.weight": 1.0, "train/loss": 2.0})
+    s.flush()
+    assert [n for _, n, _, _ in r.tail(skip_prefixes=("grad_norm/",)).scalars] == ["train/loss"]
+    s.scalars(2, {"grad_norm/b.weight": 1.0})  # a name that appears later is skipped too
+    s.flush()
+    assert not r.tail(skip_prefixes=("grad_norm/",)).scalars
+    s.scalars(3, {"train/loss": 1.5})
+    s.flush()
+    assert [(st, n) for st, n, _, _ in r.tail(skip_prefixes=("grad_norm/",)).scalars] == [
+        (3, "train/loss")
+    ]
+    assert len(RunReader(s.run_dir).tail().scalars) == 4  # nothing was dropped from the store
+    s.close()

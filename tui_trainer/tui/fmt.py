@@ -7,7 +7,6 @@ import math
 __all__ = [
     "STATUS_ICON",
     "STATUS_STYLE",
-    "fmt_age",
     "fmt_duration",
     "fmt_mb",
     "fmt_num",
@@ -47,6 +46,8 @@ def fmt_num(v: float | None, digits: int = 3) -> str:
     if v == 0:
         return "0"
     a = abs(v)
+    if 10 ** (digits - 1) <= a < 1e6:
+        return f"{v:.0f}"  # 2270, not 2.27e+03
     if 1e-3 <= a < 1e4:
         return f"{v:.{digits}g}"
     return f"{v:.{max(digits - 2, 0)}e}".replace("e-0", "e-").replace("e+0", "e+")
@@ -69,13 +70,6 @@ def fmt_duration(seconds: float | None) -> str:
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def fmt_age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{max(seconds, 0):.0f}s"
 
 
 def fmt_mb(mb: float | None) -> str:

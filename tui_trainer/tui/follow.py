@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.store import LIVE_STATUSES, STAT_COLUMNS, RunReader, Tail
-from tui_trainer.tui.series import CurveData, HeatData, LayerHistory, MinMaxSeries
+from tui_trainer.tui.history import HeatData, LayerHistory
+from tui_trainer.tui.series import CurveData, MinMaxSeries
 
 __all__ = [
     "HEAT_STATS",
@@ -32,11 +33,12 @@ LOG_STATS = frozenset(
     {"grad_norm", "weight_grad_norm", "bias_grad_norm", "weight_norm", "update_ratio",
      "out_grad_norm", "act_std"}
 )
-SPARK_STATS = ("act_std", "dead_frac", "sat_frac", "grad_norm")
+SPARK_STATS = ("act_mean", "act_std", "dead_frac", "sat_frac", "grad_norm")
 CURVE_PREFIXES = ("train/", "val/", "perf/", "grad/", "sys/")
 MAX_CURVES = 32  # scalar series kept as curves; any others keep their last value only
 NOTABLE_EVENTS = ("nonfinite", "error", "status", "checkpoint")
-TAIL_LIMIT = 50_000  # rows per table per read; a long run is caught up in slices
+EXHIBIT_EVENTS = ("truth_table", "features")  # lecture records: the latest one is shown
+TAIL_LIMIT = 20_000  # rows per table per read: a long run is read in slices, memory flat
 POLL_S = 0.1
 POST_S = 0.2
 META_S = 1.0
@@ -74,6 +76,7 @@ class RunSnapshot:
     latest_step: int = -1
     sparks: dict[str, tuple[tuple[float | None, ...], ...]] = field(default_factory=dict)
     events: tuple[tuple[int, str, dict[str, Any]], ...] = ()
+    exhibits: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     newest_wall: float = 0.0
     catching_up: bool = False
     version: int = 0
@@ -105,6 +108,7 @@ class RunFollower:
         self.last: dict[str, float | None] = {}
         self.history = LayerHistory(HEAT_STATS, STAT_COLUMNS, LOG_STATS)
         self.events: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=20)
+        self.exhibits: dict[str, tuple[int, dict[str, Any]]] = {}
         self.meta: dict[str, Any] = {}
         self.status = "created"
         self.reason = self.error = self.log_tail = ""
@@ -136,7 +140,8 @@ class RunFollower:
 
     def poll(self) -> bool:
         """Read rows written since the last poll; True when there were any."""
-        tail = self.reader.tail(TAIL_LIMIT)
+        # per-parameter gradient norms are not drawn: leave them in the store (in SQL)
+        tail = self.reader.tail(TAIL_LIMIT, skip_prefixes=("grad_norm/",))
         self.catching_up = max(
             len(tail.scalars), len(tail.layer_stats), len(tail.events)
         ) >= TAIL_LIMIT
@@ -164,11 +169,9 @@ class RunFollower:
                     self._observe_rate(wall, s)
         if tail.scalars:
             self.newest_wall = max(self.newest_wall, tail.scalars[-1][3])
-        add = self.history.add
-        for row in tail.layer_stats:
-            add(row[0], row[1], row[2:])
-            if row[0] > step:
-                step = row[0]
+        if tail.layer_stats:
+            self.history.add_rows(tail.layer_stats)
+            step = max(step, self.history.latest_step)
         for s, wall, kind, data in tail.events:
             self._event(s, wall, kind, data)
         self.step = step
@@ -187,6 +190,9 @@ class RunFollower:
 
     def _event(self, step: int, wall: float, kind: str, data: dict[str, Any]) -> None:
         self.newest_wall = max(self.newest_wall, wall)
+        if kind in EXHIBIT_EVENTS:
+            self.exhibits[kind] = (step, data)
+            return
         if kind not in NOTABLE_EVENTS:
             return
         self.events.append((step, kind, data))
@@ -239,6 +245,7 @@ class RunFollower:
             latest_step=hist.latest_step,
             sparks={s: hist.spark(STAT_COLUMNS.index(s)) for s in SPARK_STATS},
             events=tuple(self.events),
+            exhibits=dict(self.exhibits),
             newest_wall=self.newest_wall,
             catching_up=self.catching_up,
             version=self.version,
@@ -254,6 +261,7 @@ class RunFollower:
         """Poll until cancelled, posting a snapshot at most every ``post_s`` seconds."""
         posted_version, posted_at = -1, 0.0
         while not cancelled():
+            started = time.monotonic()
             got = self.poll()
             now = time.monotonic()
             if (self.version != posted_version or self.requested) and (
@@ -264,7 +272,8 @@ class RunFollower:
                 post(self.snapshot())
             if not (got and self.catching_up):
                 # a finished run changes rarely (a later resume); poll it slowly
-                time.sleep(poll_s if self.status in LIVE_STATUSES else poll_s * 5)
+                period = poll_s if self.status in LIVE_STATUSES else poll_s * 5
+                time.sleep(max(0.0, period - (time.monotonic() - started)))
         self.reader.close()
 
     def request(self, heat_stat: str | None = None) -> None:

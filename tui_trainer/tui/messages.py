@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.message import Message
 
+from tui_trainer.runner import RunProcess
 from tui_trainer.store import RunInfo
 from tui_trainer.sysinfo import GpuStat, ProcessStat
 from tui_trainer.tui.follow import RunSnapshot
@@ -47,7 +48,7 @@ class FindingsReady(Message):
     """diagnose produced findings for a run (or could not: ``error``)."""
 
     run_dir: Path
-    findings: list[Any]
+    findings: list[dict[str, Any]]  # Finding.to_dict() of each
     error: str = ""
 
     def can_replace(self, message: Message) -> bool:
@@ -77,9 +78,14 @@ class StartRequested(Message):
 
 @dataclass
 class RunsLaunched(Message):
-    """Training child processes started for these run directories."""
+    """Training child processes started (one per variant)."""
 
-    run_dirs: list[Path]
+    processes: list[RunProcess]
+    labels: list[str]  # preset/variant of each
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        return [p.run_dir for p in self.processes]
 
 
 @dataclass

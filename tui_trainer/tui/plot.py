@@ -78,10 +78,10 @@ class BrailleCanvas:
 
     def rows(self) -> list[Text]:
         out = []
-        for bits, styles in zip(self.bits, self.styles):
+        for bits, styles in zip(self.bits, self.styles, strict=False):
             text = Text()
             run, run_style = [], None
-            for b, st in zip(bits, styles):
+            for b, st in zip(bits, styles, strict=False):
                 ch = chr(0x2800 + b) if b else " "
                 if st is not run_style and run:
                     text.append("".join(run), run_style)
@@ -97,7 +97,7 @@ class BrailleCanvas:
 def _log_data(d: CurveData) -> CurveData:
     """log10 of every bucket; non-positive values are dropped (they have no place)."""
     steps, lows, highs, means = [], [], [], []
-    for s, lo, hi, m in zip(d.steps, d.lows, d.highs, d.means):
+    for s, lo, hi, m in zip(d.steps, d.lows, d.highs, d.means, strict=False):
         if hi <= 0:
             continue
         h = math.log10(hi)
@@ -106,7 +106,7 @@ def _log_data(d: CurveData) -> CurveData:
         lows.append(lo_)
         highs.append(h)
         means.append(math.log10(m) if m > 0 else lo_)
-    return CurveData(tuple(steps), tuple(lows), tuple(highs), tuple(means), d.last)
+    return CurveData(tuple(steps), tuple(lows), tuple(highs), tuple(means), d.last, end=d.end)
 
 
 def _y_label(y: float, log: bool) -> str:
@@ -124,7 +124,7 @@ def render_chart(
     empty: str = "waiting for data…",
 ) -> list[Text]:
     """The chart as ``height`` lines of ``width`` cells (axis labels included)."""
-    plot_w, plot_h = width - Y_LABEL - 1, height - 1
+    plot_w, plot_h = width - Y_LABEL, height - 1
     if plot_w < 4 or plot_h < 2:
         return [Text("(too small)", style="dim")]
     data = [(s, _log_data(s.data) if log else s.data) for s in series]
@@ -132,7 +132,7 @@ def render_chart(
     if not data:
         return [Text(empty, style="dim")]
     x0 = min(d.steps[0] for _, d in data)
-    x1 = max(d.steps[-1] for _, d in data)
+    x1 = max(max(d.steps[-1], d.end) for _, d in data)
     canvas = BrailleCanvas(plot_w, plot_h)
     cols: list[tuple[ChartSeries, list[Column | None]]] = []
     for s, d in data:
@@ -145,7 +145,10 @@ def render_chart(
         y_lo, y_hi = y_lo - pad, y_hi + pad
     else:
         pad = (y_hi - y_lo) * 0.03
-        y_lo, y_hi = y_lo - pad, y_hi + pad
+        low = y_lo - pad
+        if not log and y_lo >= 0 > low:
+            low = 0.0  # a loss or an accuracy never goes below zero: nor does its axis
+        y_lo, y_hi = low, y_hi + pad
     scale = (canvas.py - 1) / (y_hi - y_lo)
 
     def row(y: float) -> int:
@@ -179,10 +182,10 @@ def render_chart(
         if r in label_rows:
             y = y_hi - (r * 4 + 1.5) / scale if r else y_hi
             y = y_lo if r == plot_h - 1 else y
-            head = Text(_y_label(y, log) + "┤", style="dim")
+            head = Text.assemble((_y_label(y, log) + "┤", "dim"))
         else:
-            head = Text(" " * (Y_LABEL - 1) + "│", style="dim")
-        out.append(head + text)
+            head = Text.assemble((" " * (Y_LABEL - 1) + "│", "dim"))
+        out.append(head.append_text(text))
     axis = [" "] * width
     for pos, step in ((Y_LABEL, x0), (width - 1, x1), (Y_LABEL + plot_w // 2, (x0 + x1) // 2)):
         label = fmt_steps(int(step))

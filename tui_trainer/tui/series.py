@@ -1,30 +1,19 @@
-"""Provides bounded, decimating accumulators for curves and per-layer histories.
+"""Provides curve decimation: a pure function for drawing and a bounded accumulator.
 
-Plain Python (no Textual): what the follower keeps in memory while it tails a run. Every
-structure here has a fixed upper size whatever the run's length. A curve keeps at most
-``capacity`` buckets of steps and doubles the bucket width when full; each bucket keeps its
-minimum and maximum, so a spike is never averaged away.
+Plain Python (no Textual): what the follower keeps in memory while it tails a run. A curve
+keeps at most ``capacity`` buckets of steps and doubles the bucket width when full; each
+bucket keeps its minimum and maximum, so a spike is never averaged away, and memory does
+not grow with the run's length.
 """
 
 from __future__ import annotations
 
 import math
-from array import array
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = [
-    "Column",
-    "CurveData",
-    "HeatData",
-    "LayerHistory",
-    "MinMaxSeries",
-    "decimate",
-    "ema",
-    "transform",
-]
+__all__ = ["LOG_FLOOR", "Column", "CurveData", "MinMaxSeries", "decimate", "ema", "transform"]
 
 LOG_FLOOR = -12.0  # log10 of an exact zero (a dead layer's gradient) is drawn as 1e-12
 
@@ -65,9 +54,9 @@ def decimate(
     c_lo = c_hi = c_sum = 0.0
     c_n = 0
     for i, x in enumerate(xs):
-        c = int((x - lo_x) * scale) if span > 0 else 0
-        if c < 0 or c >= columns:
+        if x < lo_x or x > hi_x:
             continue
+        c = int((x - lo_x) * scale)
         lo, hi = lows[i], highs[i]
         m = mid[i] if mid is not None else (lo + hi) / 2
         if c != cur:
@@ -122,6 +111,7 @@ class CurveData:
     means: tuple[float, ...]
     last: float | None
     nonfinite: int = 0
+    end: int = 0  # the largest step recorded (the last bucket starts at or before it)
 
 
 class MinMaxSeries:
@@ -136,14 +126,18 @@ class MinMaxSeries:
         self.sums: list[float] = []
         self.counts: list[int] = []
         self.last: float | None = None
-        self.last_step = -1
+        self.end = 0
         self.nonfinite = 0
+        self._data: CurveData | None = None  # the last copy, until the next add
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def add(self, step: int, value: float | None) -> None:
-        self.last, self.last_step = value, step
+        self._data = None
+        self.last = value
+        if step > self.end:
+            self.end = step
         if value is None or not math.isfinite(value):
             self.nonfinite += 1
             return
@@ -195,7 +189,7 @@ class MinMaxSeries:
             sums: list[float] = []
             counts: list[int] = []
             for s, lo, hi, sm, n in zip(
-                self.starts, self.lows, self.highs, self.sums, self.counts
+                self.starts, self.lows, self.highs, self.sums, self.counts, strict=False
             ):
                 s -= s % w
                 if starts and starts[-1] == s:
@@ -213,145 +207,17 @@ class MinMaxSeries:
             self.sums, self.counts = sums, counts
 
     def data(self) -> CurveData:
+        if self._data is None:
+            self._data = self._copy()
+        return self._data
+
+    def _copy(self) -> CurveData:
         return CurveData(
             tuple(self.starts),
             tuple(self.lows),
             tuple(self.highs),
-            tuple(s / n for s, n in zip(self.sums, self.counts)),
+            tuple(s / n for s, n in zip(self.sums, self.counts, strict=False)),
             self.last,
             self.nonfinite,
+            self.end,
         )
-
-
-@dataclass(frozen=True)
-class HeatData:
-    """One statistic over time: bucket start steps and, per layer, the bucket means."""
-
-    stat: str
-    log: bool
-    steps: tuple[int, ...]
-    rows: tuple[tuple[float | None, ...], ...]  # rows[layer][bucket], transformed
-
-
-class LayerHistory:
-    """Per-layer statistics over time, bucketed like MinMaxSeries (bounded memory).
-
-    For each tracked statistic and layer it keeps the mean of the transformed value (log10
-    for norms and ratios) per bucket of steps, plus the latest raw row of every layer and a
-    short ring buffer of recent raw values for sparklines.
-    """
-
-    def __init__(
-        self,
-        stats: Sequence[str],
-        columns: Sequence[str],
-        log_stats: frozenset[str],
-        capacity: int = 256,
-        spark_len: int = 24,
-    ) -> None:
-        self.stats = tuple(stats)
-        self.log = tuple(s in log_stats for s in self.stats)
-        self.col = tuple(columns.index(s) for s in self.stats)
-        self.capacity = max(2, capacity)
-        self.spark_len = spark_len
-        self.width = 1
-        self.layers = 0
-        self.starts: list[int] = []
-        self.sums: list[array[float]] = []  # per bucket: [stat * layers + layer]
-        self.counts: list[array[float]] = []
-        self.latest: dict[int, tuple[float | None, ...]] = {}
-        self.latest_step = -1
-        self.sparks: dict[int, deque[tuple[float | None, ...]]] = {}
-
-    def _grow(self, layers: int) -> None:
-        old, k = self.layers, len(self.stats)
-        for arrs in (self.sums, self.counts):
-            for b, a in enumerate(arrs):
-                new = array("d", bytes(8 * k * layers))
-                for s in range(k):
-                    new[s * layers : s * layers + old] = a[s * old : (s + 1) * old]
-                arrs[b] = new
-        self.layers = layers
-
-    def add(self, step: int, layer: int, values: Sequence[float | None]) -> None:
-        """One layer's row of statistics (in ``columns`` order) at ``step``."""
-        if layer >= self.layers:
-            self._grow(layer + 1)
-        if step >= self.latest_step:
-            self.latest_step = step
-            self.latest[layer] = tuple(values)
-            spark = self.sparks.get(layer)
-            if spark is None:
-                spark = self.sparks[layer] = deque(maxlen=self.spark_len)
-            spark.append(tuple(values))
-        start = step - step % self.width
-        starts = self.starts
-        if starts and start == starts[-1]:
-            b = len(starts) - 1
-        elif not starts or start > starts[-1]:
-            b = len(starts)
-            self._new_bucket(b, start)
-        else:
-            b = bisect_left(starts, start)
-            if b == len(starts) or starts[b] != start:
-                self._new_bucket(b, start)
-        sums, counts, n = self.sums[b], self.counts[b], self.layers
-        for s, (ci, lg) in enumerate(zip(self.col, self.log)):
-            v = transform(values[ci], lg)
-            if v is not None:
-                sums[s * n + layer] += v
-                counts[s * n + layer] += 1
-        if len(starts) > self.capacity:
-            self._compact()
-
-    def _new_bucket(self, b: int, start: int) -> None:
-        size = len(self.stats) * self.layers
-        self.starts.insert(b, start)
-        self.sums.insert(b, array("d", bytes(8 * size)))
-        self.counts.insert(b, array("d", bytes(8 * size)))
-
-    def _compact(self) -> None:
-        while len(self.starts) > self.capacity // 2:
-            self.width *= 2
-            w = self.width
-            starts: list[int] = []
-            sums: list[array[float]] = []
-            counts: list[array[float]] = []
-            for s, sm, ct in zip(self.starts, self.sums, self.counts):
-                s -= s % w
-                if starts and starts[-1] == s:
-                    a, c = sums[-1], counts[-1]
-                    for i in range(len(a)):
-                        a[i] += sm[i]
-                        c[i] += ct[i]
-                else:
-                    starts.append(s)
-                    sums.append(array("d", sm))
-                    counts.append(array("d", ct))
-            self.starts, self.sums, self.counts = starts, sums, counts
-
-    def heat(self, stat: str) -> HeatData | None:
-        if stat not in self.stats:
-            return None
-        s = self.stats.index(stat)
-        n = self.layers
-        rows = []
-        for layer in range(n):
-            i = s * n + layer
-            rows.append(
-                tuple(
-                    sm[i] / ct[i] if ct[i] else None
-                    for sm, ct in zip(self.sums, self.counts)
-                )
-            )
-        return HeatData(stat, self.log[s], tuple(self.starts), tuple(rows))
-
-    def spark(self, column: int) -> tuple[tuple[float | None, ...], ...]:
-        """Recent raw values of one statistic (index into ``columns``) per layer."""
-        return tuple(
-            tuple(row[column] for row in self.sparks.get(layer, ()))
-            for layer in range(self.layers)
-        )
-
-    def latest_rows(self) -> tuple[tuple[float | None, ...] | None, ...]:
-        return tuple(self.latest.get(layer) for layer in range(self.layers))

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.markup import escape
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from tui_trainer.tui.plot import ChartSeries, render_chart
+from tui_trainer.tui.widgets.lines import TextLines
 
 __all__ = ["CurveChart"]
 
 
-class CurveChart(Widget):
+class CurveChart(TextLines):
     """Curves with min/max envelopes; ``log`` and ``smoothing`` are set by the dashboard."""
 
     DEFAULT_CSS = """
@@ -27,15 +28,22 @@ class CurveChart(Widget):
         super().__init__(id=id)
         self.title = title
         self.series: tuple[ChartSeries, ...] = ()
+        self.legend: dict[str, tuple[str, bool]] = {}
         self.empty = "waiting for data…"
         self._update_title()
 
-    def set_series(self, series: Sequence[ChartSeries], title: str | None = None) -> None:
-        self.series = tuple(series)
+    def set_series(
+        self,
+        series: Sequence[ChartSeries],
+        legend: dict[str, tuple[str, bool]],
+        title: str | None = None,
+    ) -> None:
+        """``legend``: label -> (colour, dotted), in the order shown."""
+        self.series, self.legend = tuple(series), dict(legend)
         if title is not None:
             self.title = title
         self._update_title()
-        self.refresh()
+        self.invalidate()
 
     def _update_title(self) -> None:
         flags = []
@@ -44,20 +52,21 @@ class CurveChart(Widget):
         if self.smoothing:
             flags.append(f"ema {self.smoothing:g}")
         legend = "  ".join(
-            f"[{s.color}]{'┈' if s.dotted else '━'}[/] {s.label}" for s in self.series
+            f"[{color}]{'┈' if dotted else '━'}[/] {escape(label)}"
+            for label, (color, dotted) in self.legend.items()
         )
         extra = f" [dim]({', '.join(flags)})[/]" if flags else ""
         self.border_title = f"[b]{self.title}[/]{extra}  {legend}"
 
     def watch_log(self) -> None:
         self._update_title()
+        self.invalidate()
 
     def watch_smoothing(self) -> None:
         self._update_title()
+        self.invalidate()
 
-    def render(self) -> Text:
-        width, height = self.content_size
-        lines = render_chart(
+    def lines(self, width: int, height: int) -> list[Text]:
+        return render_chart(
             self.series, width, height, log=self.log, smoothing=self.smoothing, empty=self.empty
         )
-        return Text("\n").join(lines)

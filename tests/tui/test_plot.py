@@ -1,0 +1,54 @@
+"""The braille chart and the small formats."""
+
+from __future__ import annotations
+
+from tui_trainer.sysinfo import parse_nvidia_smi
+from tui_trainer.tui.fmt import fmt_duration, fmt_num, fmt_steps, sparkline
+from tui_trainer.tui.plot import ChartSeries, render_chart
+from tui_trainer.tui.series import MinMaxSeries
+
+
+def _series(values, spike_at=None):
+    s = MinMaxSeries()
+    for i, v in enumerate(values):
+        s.add(i, 50.0 if i == spike_at else v)
+    return s.data()
+
+
+def test_chart_has_the_requested_size_and_draws_the_spike_at_the_top():
+    data = _series([1.0 + 0.001 * i for i in range(10_000)], spike_at=5_000)
+    lines = render_chart([ChartSeries("train", data, "blue")], 60, 12)
+    assert len(lines) == 12
+    assert all(line.cell_len == 60 for line in lines)
+    top = lines[0].plain[9:]
+    assert top.strip(), "the spike reaches the top row"
+    assert 50 <= float(lines[0].plain[:7]) < 53  # the top label: the maximum plus a margin
+    assert lines[-1].plain.split() == ["0", "4999", "9999"]
+
+
+def test_log_scale_labels_and_empty_and_small_charts():
+    data = _series([10.0 ** (-i / 100) for i in range(400)])
+    lines = render_chart([ChartSeries("loss", data, "red")], 40, 8, log=True, smoothing=0.9)
+    assert lines[0].plain.strip().startswith("1")
+    assert 5e-5 < float(lines[-2].plain[:7]) < 1.1e-4  # the smallest value (1e-4) less a margin
+    assert not lines[0].style  # only the labels are dim, never the curve
+    assert render_chart([], 40, 8)[0].plain == "waiting for data…"
+    assert render_chart([ChartSeries("x", data, "red")], 8, 2)[0].plain == "(too small)"
+
+
+def test_formats():
+    assert fmt_num(None) == "-" and fmt_num(0.0) == "0"
+    assert fmt_num(0.012345) == "0.0123" and fmt_num(1.5e-7) == "1.5e-7"
+    assert fmt_num(float("inf")) == "inf" and fmt_num(float("nan")) == "nan"
+    assert fmt_num(2270.0) == "2270" and fmt_num(123456.0) == "123456"
+    assert [fmt_steps(n) for n in (999, 12_345, 2_000_000)] == ["999", "12.3k", "2.00M"]
+    assert [fmt_duration(s) for s in (7, 3725, None)] == ["0:07", "1:02:05", "-"]
+    assert sparkline([0.0, 1.0]) == "▁█" and sparkline([None]) == ""
+
+
+def test_nvidia_smi_parsing():
+    text = "0, NVIDIA H100 80GB HBM3, 87, 40123, 81559\n1, NVIDIA H100, [N/A], 1, 81559\nbad\n"
+    gpus = parse_nvidia_smi(text)
+    assert [g.index for g in gpus] == [0, 1]
+    assert gpus[0].util_pct == 87 and gpus[0].mem_used_mb == 40123
+    assert gpus[1].util_pct is None

@@ -1,0 +1,66 @@
+"""Provides HelpScreen: the keys of the screen underneath and what the dashboard shows."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+__all__ = ["HelpScreen"]
+
+ABOUT = {
+    "DashboardScreen": (
+        "Curves: solid = train, dotted = validation; every column keeps its min and max, "
+        "so spikes stay visible. Heatmap: one row per layer (input at the top), colour = "
+        "log10 of the statistic over time; the bars show its latest sample. A row fading "
+        "to dark towards the input is a vanishing gradient. Keys 1-4 zoom a panel, 0 or "
+        "escape returns."
+    ),
+    "PickerScreen": (
+        "Presets grouped by lecture section, ordered by the lecture's claim. Enter trains "
+        "every variant of the preset side by side; e edits overrides (optim.lr=0.01 ...)."
+    ),
+    "RunsScreen": (
+        "Past and live runs, newest first. Space marks runs for compare; delete refuses "
+        "a run that still trains."
+    ),
+}
+
+
+def _key(binding: Binding) -> str:
+    return binding.key_display or ", ".join(
+        {"question_mark": "?", "space": "space", "escape": "esc"}.get(k, k)
+        for k in binding.key.split(",")
+    )
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists every binding of ``screen`` and of the app."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
+
+    def __init__(self, screen: Screen[object]) -> None:
+        super().__init__()
+        self.target = screen
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, padding=(0, 2), show_header=False)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        seen = set()
+        bindings = [*self.target.BINDINGS, *self.app.BINDINGS]
+        for b in bindings:
+            if isinstance(b, Binding) and b.description and b.description not in seen:
+                seen.add(b.description)
+                table.add_row(_key(b), b.description)
+        about = ABOUT.get(type(self.target).__name__, "")
+        with VerticalScroll(classes="dialog help"):
+            yield Static(Text(f"Keys: {type(self.target).__name__.removesuffix('Screen')}", "bold"))
+            yield Static(table)
+            if about:
+                yield Static(Text(about, "dim"))
+            yield Static(Text("escape or ? closes", "dim italic"))

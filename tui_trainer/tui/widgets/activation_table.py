@@ -1,0 +1,109 @@
+"""Provides ActivationTable: per-layer activation statistics of the latest sample, each
+(mean, std, dead %, saturated %) followed by a sparkline of its recent history.
+
+Drawn as fixed-width text rather than a Rich Table: a 50-layer table redrawn five times a
+second cost more than everything else on the dashboard together.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.geometry import Size
+
+from tui_trainer.store import STAT_COLUMNS
+from tui_trainer.tui.fmt import fmt_num, sparkline
+from tui_trainer.tui.follow import RunSnapshot
+from tui_trainer.tui.widgets.lines import TextLines
+
+__all__ = ["ActivationTable"]
+
+_COL = {name: i for i, name in enumerate(STAT_COLUMNS)}
+_ACT = {"sigmoid": "sigm", "identity": "id", "leaky_relu": "lrelu"}
+WARN_FRAC = 0.5  # dead or saturated fractions from here on are shown in red
+# (title, width, right-aligned)
+SPARK = 5  # characters of history after each statistic's latest value
+COLUMNS = (
+    ("layer", 12, False), ("act", 4, False), ("mean", 5 + SPARK, False),
+    ("std", 5 + SPARK, False), ("dead", 4 + SPARK, False), ("sat", 4 + SPARK, False),
+    ("range", 11, False), ("upd/w", 5, True),
+)
+
+
+def _cell(text: str, width: int, right: bool) -> str:
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def _pct(v: float | None) -> tuple[str, str]:
+    if v is None:
+        return "-", "dim"
+    return f"{v * 100:.0f}%", "bold red" if v >= WARN_FRAC else ""
+
+
+class ActivationTable(TextLines):
+    """Mean, spread, dead and saturated fractions per layer, each with its sparkline."""
+
+    DEFAULT_CSS = """
+    ActivationTable { height: auto; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[Text] = [Text("no layers yet", "dim")]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.rows)
+
+    def lines(self, width: int, height: int) -> list[Text]:
+        return self.rows
+
+    def show(self, snap: RunSnapshot | None) -> None:
+        if snap is None or not snap.layers:
+            self.rows = [Text("no layers yet", "dim")]
+            self.invalidate()
+            return
+        header = Text(" ".join(_cell(t, w, r) for t, w, r in COLUMNS), style="bold dim")
+        rows = [header]
+        sparks = {k: snap.sparks.get(k, ()) for k in ("act_mean", "act_std", "dead_frac", "sat_frac")}
+
+        def trend(stat: str, i: int) -> str:
+            hist = sparks[stat]
+            return sparkline(hist[i] if i < len(hist) else (), SPARK)
+
+        for i, layer in enumerate(snap.layers):
+            row = snap.latest[i] if i < len(snap.latest) else None
+
+            def get(name: str, row: tuple[float | None, ...] | None = row) -> float | None:
+                return row[_COL[name]] if row is not None else None
+
+            act = str(layer.get("activation", ""))
+            lo, hi = get("act_min"), get("act_max")
+            dead, dead_style = _pct(get("dead_frac"))
+            sat, sat_style = _pct(get("sat_frac"))
+            cells: list[list[tuple[str, str]]] = [
+                [(_cell(f"{i} {layer['name']}", 12, False), "")],
+                [(_cell(_ACT.get(act, act), 4, False), "dim")],
+                [(_cell(fmt_num(get("act_mean"), 2), 5, True), ""),
+                 (trend("act_mean", i).ljust(SPARK), "cyan")],
+                [(_cell(fmt_num(get("act_std"), 2), 5, True), ""),
+                 (trend("act_std", i).ljust(SPARK), "cyan")],
+                [(_cell(dead, 4, True), dead_style),
+                 (trend("dead_frac", i).ljust(SPARK) if dead != "-" else " " * SPARK, "cyan")],
+                [(_cell(sat, 4, True), sat_style),
+                 (trend("sat_frac", i).ljust(SPARK) if sat != "-" else " " * SPARK, "cyan")],
+                [(_cell(f"{fmt_num(lo, 2)}…{fmt_num(hi, 2)}" if lo is not None else "-", 11,
+                        False), "")],
+                [(_cell(fmt_num(get("update_ratio"), 2), 5, True), "")],
+            ]
+            text = Text()
+            for k, segments in enumerate(cells):
+                if k:
+                    text.append(" ")
+                for value, style in segments:
+                    text.append(value, style or None)
+            rows.append(text)
+        if len(rows) != len(self.rows):
+            self.refresh(layout=True)
+        self.rows = rows
+        self.invalidate()
