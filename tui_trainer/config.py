@@ -100,6 +100,9 @@ class ModelConfig:
     init: Literal["default", "xavier", "he"] = "default"
     norm: Literal["none", "batchnorm", "layernorm"] = "none"
     residual: bool = False
+    # cifar_net: start each residual block's last batch norm at scale 0, so a deep ResNet
+    # begins as a shallow one (Goyal et al. 2017); the paper (He et al. 2016) did not.
+    zero_init_residual: bool = False
     dropout: float = 0.0
     inplace: bool = False  # in-place activations (ReLU(inplace=True))
     hidden: tuple[int, ...] = ()  # autoencoder encoder sizes, e.g. [256, 64]

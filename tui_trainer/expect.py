@@ -6,7 +6,7 @@ same kind of number from another variant or metric, the *right* side::
     [[expect.checks]]
     text = "Rosenblatt's rule reaches 100% within 20 epochs"   # the table's "check" column
     variant = ["and", "or", "nand"]  # the run(s) measured; a list gives one check each
-    metric = "val/acc"               # a scalar, or layer_stats/<column>/<first_over_last|mean|layer>
+    metric = "val/acc"               # a scalar, or layer_stats/<column>/<how> (see RunView)
     at = "reach"                     # final (default) | max | min | reach | an integer step
     target = 1.0                     # at = "reach": first step where metric target_op target
     target_op = ">="                 # ... ">=" (default) or "<="; never reached counts as inf
@@ -178,7 +178,9 @@ def _parse_check(raw: dict[str, Any], where: str) -> list[Check]:
         raise ExpectError(f"{where}.seeds: expected an integer >= 1, got {seeds!r}")
     min_pass = _get(raw, "min_pass", int, where, seeds)
     if not 1 <= min_pass <= seeds:
-        raise ExpectError(f"{where}.min_pass: expected an integer in [1, {seeds}], got {min_pass!r}")
+        raise ExpectError(
+            f"{where}.min_pass: expected an integer in [1, {seeds}], got {min_pass!r}"
+        )
     out = []
     for variant in variants:
         left = _parse_ref(raw, variant, None, where)
@@ -215,7 +217,9 @@ def _parse_ref(raw: dict[str, Any], variant: Any, base: Ref | None, where: str) 
     if not (isinstance(at, str) and at in ATS) and not (
         isinstance(at, int) and not isinstance(at, bool) and at >= 0
     ):
-        raise ExpectError(f"{where}.at: expected one of {', '.join(ATS)} or a step >= 0, got {at!r}")
+        raise ExpectError(
+            f"{where}.at: expected one of {', '.join(ATS)} or a step >= 0, got {at!r}"
+        )
     target = raw.get("target", base.target if base else None)
     if at == "reach":
         if not isinstance(target, (int, float)) or isinstance(target, bool):

@@ -63,10 +63,11 @@ def plan(names: list[str], seeds: int, presets_dir: str | None = None) -> list[P
     if names:
         presets = [find_preset(n, presets_dir) for n in names]
     else:
-        presets = [
-            p for p in all_presets(presets_dir)
-            if p.resolve().scale == "cpu" and p.resolve().expect
-        ]
+        presets = sorted(
+            (p for p in all_presets(presets_dir)
+             if p.resolve().scale == "cpu" and p.resolve().expect),
+            key=lambda p: (p.resolve().claim, p.name),
+        )
     plans = []
     for p in presets:
         cfg = p.resolve()
@@ -150,7 +151,13 @@ def _evaluate_check(
         right = _value(views, check.right, seed) if check.right is not None else None
         ok = compare(check, left, right)
         passes += ok
-        per_seed.append(_describe(check, left, right))
+        text = _describe(check, left, right)
+        unfinished = []
+        for v in check.variants:
+            status = views[(v, seed)].meta.get("status") if (v, seed) in views else "missing"
+            if status != "finished":
+                unfinished.append(f"{v} {status}".strip())
+        per_seed.append(text + (f" (run {', '.join(unfinished)})" if unfinished else ""))
     need = required_passes(check, n)
     measured = per_seed[0] if n == 1 else f"{passes}/{n} seeds pass: " + "; ".join(per_seed)
     return CheckResult(
@@ -159,8 +166,12 @@ def _evaluate_check(
 
 
 def _value(views: dict[tuple[str, int], RunView], ref: Any, seed: int) -> float | None:
+    """The number ref names on the seed's run; None unless that run finished (a diverged
+    or crashed run proves nothing, whatever it recorded before it stopped)."""
     view = views.get((ref.variant, seed))
-    return None if view is None else measure(view, ref)
+    if view is None or view.meta.get("status") != "finished":
+        return None
+    return measure(view, ref)
 
 
 def compare(check: Check, left: float | None, right: float | None) -> bool:
@@ -191,7 +202,7 @@ def _describe(check: Check, left: float | None, right: float | None) -> str:
         check.factor != 1 and left is not None and right
         and math.isfinite(left) and math.isfinite(right)
     ):
-        text += f" ({left / right:.2f}x)"
+        text += f" ({left / right:.3g}x)"
     return text
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["PCABaseline", "features_record", "has_features", "has_truth_table", "truth_table_record"]
+__all__ = [
+    "PCABaseline", "features_record", "has_features", "has_truth_table", "truth_table_record",
+]
 
 DIGITS = 5  # decimals kept in the JSON records
 MAX_TABLE_ROWS = 16  # a truth table is recorded only for inputs this small

@@ -339,6 +339,9 @@ class CifarNet(_Net):
         for m in self.modules():
             if isinstance(m, nn.Conv2d) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if cfg.zero_init_residual and cfg.residual and isinstance(m, BasicBlock):
+                if not m.bn2.weight.is_meta:
+                    nn.init.zeros_(m.bn2.weight)
         _init_layer(self.head, cfg.init, "identity")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,7 @@ def greedy_pretrain(
                 loss.backward()
                 opt.step()
                 step += 1
-                loss_sum += float(loss) * len(xb)
+                loss_sum += loss.item() * len(xb)  # host sync; pre-training is small
                 seen += len(xb)
                 if step % cfg.train.log_every == 0:
                     last = loss_sum / seen

@@ -164,7 +164,11 @@ class Trainer:
         self.probe = LayerProbe(
             self.units, list(self.model.named_parameters()), cfg.probe.stats, self.device
         )
-        self.sampler = ProbeSchedule(cfg.probe.every, cfg.probe.budget)
+        self.sampler = ProbeSchedule(cfg.probe.every, cfg.probe.budget, cfg.probe.histogram_every)
+        # torch.compile: plain steps run the compiled model; sampled steps run the original
+        # eagerly, because hooks added after compiling never fire (pytorch#117758).
+        self.compiled = torch.compile(self.model) if cfg.train.compile else None
+        self._nonfinite_seen = False
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
         self.scaler = (
             torch.amp.GradScaler(self.device.type) if cfg.train.precision == "fp16" else None
@@ -283,9 +287,9 @@ class Trainer:
             sampled = self.sampler.due(self.step)
             t_step = time.perf_counter()
             if sampled:
-                self.probe.attach()
+                self.probe.attach(histogram=self.sampler.histogram)
             with self._autocast():
-                out = model(x)
+                out = model(x) if sampled or self.compiled is None else self.compiled(x)
                 loss = self.objective.loss(out, x, y)
             opt.zero_grad(set_to_none=True)
             if self.objective.trainable:
@@ -313,11 +317,6 @@ class Trainer:
                     correct_sum.add_(self.objective.correct(out.detach(), x, y))
             seen += len(y)
             self.step += 1
-            self.sampler.observe(sampled, t_step, self.device)
-            if self.sampler.changed:
-                self.sampler.changed = False
-                self.store.set_meta(probe_every=self.sampler.every)
-                self.store.event(self.step, "probe_interval", {"every": self.sampler.every})
 
             if self.stop_requested:
                 raise StopTraining("stopped", self.stop_requested)
@@ -330,7 +329,12 @@ class Trainer:
                 correct_sum.zero_()
                 seen = 0
             if sampled or self.step == self.total_steps:
-                self._flush_samples()
+                self._flush_samples(wait=self.step == self.total_steps)
+            self.sampler.observe(sampled, t_step, self.device)  # recording included
+            if self.sampler.changed:
+                self.sampler.changed = False
+                self.store.set_meta(probe_every=self.sampler.every)
+                self.store.event(self.step, "probe_interval", {"every": self.sampler.every})
             if self.step % self.eval_every == 0 and self.step < self.total_steps:
                 self._evaluate()
             if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
@@ -366,9 +370,8 @@ class Trainer:
             self.store.event(self.step, "features", record)
             self.store.scalars(self.step, {"features/filter_change": record["filter_change"]})
         if exhibits.has_truth_table(self.model, self.x_val):
-            self.store.event(
-                self.step, "truth_table", exhibits.truth_table_record(self.model, self.x_val, self.y_val)
-            )
+            table = exhibits.truth_table_record(self.model, self.x_val, self.y_val)
+            self.store.event(self.step, "truth_table", table)
 
     @torch.no_grad()
     def _extra_evaluations(self, values: dict[str, float]) -> dict[str, float]:
@@ -416,8 +419,10 @@ class Trainer:
             if self.cfg.probe.on_nonfinite != "continue":
                 raise StopTraining("diverged", f"train/loss is {loss} at step {self.step}")
 
-    def _flush_samples(self, raising: bool = True) -> None:
-        for sample in self.probe.drain():
+    def _flush_samples(self, raising: bool = True, wait: bool = True) -> None:
+        """Record the probe's finished samples; ``wait=False`` leaves those still being
+        copied from an accelerator for the next call (no stall)."""
+        for sample in self.probe.drain(wait=wait):
             try:
                 self._record_sample(sample)
             except StopTraining:
@@ -425,16 +430,28 @@ class Trainer:
                     raise
 
     def _record_sample(self, s: Sample) -> None:
+        if s.skipped:  # fp16: the GradScaler found inf/NaN and skipped this step, as designed
+            self.store.event(s.step, "probe_skipped", {"reason": "fp16 overflow, step skipped"})
+            return
         self.store.layer_stats(s.step, s.rows)
         values = {f"grad_norm/{n}": v for n, v in s.param_grad_norms.items()}
         values["grad/total_norm"] = s.total_grad_norm
         self.store.scalars(s.step, values)
+        if s.histograms is not None:
+            names = [u.name for u in self.units]
+            for name, layer in zip(names, s.histograms["layers"], strict=True):
+                layer["layer"] = name
+            self.store.event(s.step, "histogram", s.histograms)
         first = s.first_nonfinite_layer()
-        if first is None:
+        if first is None or self._nonfinite_seen:
             return
+        self._nonfinite_seen = True  # the first non-finite sample decides; later ones follow
         layer = self.units[first].name
+        where = s.nonfinite_where(first)
         self.store.event(
-            s.step, "nonfinite", {"layer": layer, "layer_index": first, "what": "probe"}
+            s.step,
+            "nonfinite",
+            {"layer": layer, "layer_index": first, "what": "probe", "where": where},
         )
         policy = self.cfg.probe.on_nonfinite
         if policy == "stop":
