@@ -180,9 +180,9 @@ def _names(names: Sequence[str], limit: int = 4) -> str:
 # -- rules ----------------------------------------------------------------------------------
 def depth_ratio(d: RunData) -> list[Finding]:
     """Vanishing or exploding gradients by depth: first/last layer gradient-norm ratio."""
-    if len(d.names) < 2:
-        return []
     steps, grad = d.matrix("grad_norm")
+    if len(grad) < 2:  # one layer, or nothing sampled yet
+        return []
     pairs = [
         (s, a / b)
         for s, a, b in zip(steps, grad[0], grad[-1], strict=True)
@@ -203,7 +203,7 @@ def depth_ratio(d: RunData) -> list[Finding]:
         first = next(s for s, r in pairs if bad(r))
         last_med = statistics.median(v for v in grad[-1] if _finite(v))  # type: ignore[type-var]
         layers = []
-        for name, row in zip(d.names, grad, strict=True):
+        for name, row in zip(d.names, grad, strict=False):
             vals = [v for v in row if _finite(v)]
             if vals and bad(statistics.median(vals) / last_med):  # type: ignore[type-var]
                 layers.append(name)
@@ -234,12 +234,11 @@ def exploding_norm(d: RunData) -> list[Finding]:
     if peak < EXPLODING_GROWTH * base:
         return []
     first = next(s for s, v in rows[EARLY:] if v >= EXPLODING_GROWTH * base)
-    _, grad = d.matrix("grad_norm")
-    steps, _ = d.matrix("grad_norm")
+    steps, grad = d.matrix("grad_norm")
     layers: list[str] = []
     if peak_step in steps:
         j = steps.index(peak_step)
-        col = [(row[j], name) for row, name in zip(grad, d.names, strict=True)]
+        col = [(row[j], name) for row, name in zip(grad, d.names, strict=False)]
         layers = [name for v, name in sorted(col, key=lambda t: -(t[0] or 0.0))[:3] if v]
     growth = peak / base
     message = (

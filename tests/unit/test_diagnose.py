@@ -159,6 +159,15 @@ def test_an_empty_run_has_no_findings(tmp_path):
     assert diagnose_run(store.run_dir) == []
 
 
+def test_a_live_run_without_samples_yet_has_no_findings(tmp_path):
+    store = RunStore.create(tmp_path, "synthetic", "", "{}", "")
+    store.set_layers([("a", "linear", "relu", 10), ("b", "output", "identity", 10)])
+    store.set_status("running", 0)
+    store.flush()
+    assert diagnose_run(store.run_dir) == []
+    store.close()
+
+
 def test_vanishing_must_be_sustained(tmp_path):
     brief = recorded(tmp_path, [1e-6, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0])
     assert diagnose_run(brief) == []

@@ -526,6 +526,7 @@ def test_histograms_are_recorded_as_events(runs_dir):
     assert sum(data["layers"][0]["act"]) == 32 * 16
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports
 def test_compiled_model_trains_and_sampled_steps_run_eagerly(runs_dir):
     try:
         f = torch.compile(lambda t: t * 2 + 1)

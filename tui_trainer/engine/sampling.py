@@ -30,10 +30,9 @@ PLAIN_WINDOW = 32  # recent plain steps kept: their median is the plain step tim
 PAIR_WINDOW = 8  # ... of which the last this many are what a sample is compared with
 EXTRA_WINDOW = 9  # recent samples' extra costs kept: their median is the cost of a sample
 HYSTERESIS = 0.25  # after calibration: change the interval only when off by more than this
-# Aim at this share of the budget: step timings are noisy (medians of a few steps, other
-# processes), and a sample also costs the next plain steps a little (caches, allocator),
-# which timing a step cannot see. Measured: aiming at the whole 3% gave 0.95-0.97 of the
-# bare loop on the benchmark MLP; two thirds keeps it above 0.97.
+# Aim at this share of the budget: step timings are noisy (medians of a few steps; on the
+# shared 2-core benchmark machine two identical loops differed by 2-10%), and a sample also
+# costs the next plain steps a little (caches, allocator), which timing a step cannot see.
 TARGET_SHARE = 2 / 3
 
 
