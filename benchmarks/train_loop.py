@@ -80,14 +80,22 @@ def main() -> None:
             plain.append(plain_loop(cfg, data))
             ours.append(engine_loop(cfg, data, runs))
     p, o = statistics.median(plain), statistics.median(ours)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); python {sys.version.split()[0]}")
-    print(f"preset {args.preset}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, "
-          f"median of {args.rounds} alternating rounds")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+        f"python {sys.version.split()[0]}"
+    )
+    print(
+        f"preset {args.preset}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, "
+        f"median of {args.rounds} alternating rounds"
+    )
     print(f"{'loop':<34}{'steps/s':>10}{'ratio':>8}")
     print(f"{'plain PyTorch loop (baseline)':<34}{p:>10.0f}{1.0:>8.2f}")
     print(f"{'tui-trainer engine (run + store)':<34}{o:>10.0f}{o / p:>8.2f}")
-    print("rounds (plain / ours): " + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(plain, ours)))
+    print(
+        "rounds (plain / ours): "
+        + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(plain, ours, strict=False))
+    )
 
 
 if __name__ == "__main__":

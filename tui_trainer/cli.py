@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -29,7 +28,8 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 RunsDir = Annotated[
-    str | None, typer.Option("--runs-dir", help="Where runs live (default $TUI_TRAINER_RUNS_DIR or ./runs).")
+    str | None,
+    typer.Option("--runs-dir", help="Where runs live (default $TUI_TRAINER_RUNS_DIR or ./runs)."),
 ]
 PresetsDir = Annotated[
     str | None, typer.Option("--presets-dir", help="Another folder of preset files.")
@@ -137,9 +137,7 @@ def run(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key=value override, e.g. optim.lr=0.01.")
     ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")
-    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     runs_dir: RunsDir = None,
     presets_dir: PresetsDir = None,
     json_out: JsonOut = False,
@@ -262,7 +260,9 @@ def _age(seconds: float) -> str:
 @bad_input
 def stream(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading while it runs.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep reading while it runs.")
+    ] = False,
     runs_dir: RunsDir = None,
 ) -> None:
     """Print the run's records as JSON lines (scalars, layer stats, events)."""
@@ -273,13 +273,23 @@ def stream(
     while True:
         tail = reader.tail()
         for step, name, value, wall in tail.scalars:
-            out.write(json.dumps({"type": "scalar", "step": step, "name": name, "value": value, "wall": wall}) + "\n")
+            out.write(
+                json.dumps(
+                    {"type": "scalar", "step": step, "name": name, "value": value, "wall": wall}
+                )
+                + "\n"
+            )
         for row in tail.layer_stats:
             rec = {"type": "layer_stats", "step": row[0], "layer": row[1]}
-            rec.update(zip(STAT_COLUMNS, row[2:]))
+            rec.update(zip(STAT_COLUMNS, row[2:], strict=False))
             out.write(json.dumps(rec) + "\n")
         for step, wall, kind, data in tail.events:
-            out.write(json.dumps({"type": "event", "step": step, "wall": wall, "kind": kind, "data": data}) + "\n")
+            out.write(
+                json.dumps(
+                    {"type": "event", "step": step, "wall": wall, "kind": kind, "data": data}
+                )
+                + "\n"
+            )
         out.flush()
         if not follow or (not tail and reader.status() not in LIVE_STATUSES):
             break

@@ -494,7 +494,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
         if len(item_types) != len(value):
             return _MISSING
-        out = [_coerce(t, v, key) for t, v in zip(item_types, value)]
+        out = [_coerce(t, v, key) for t, v in zip(item_types, value, strict=False)]
         return _MISSING if any(o is _MISSING for o in out) else tuple(out)
     if origin is dict:
         return dict(value) if isinstance(value, dict) else _MISSING

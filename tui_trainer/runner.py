@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_preset_file(run_dir / "config.toml").resolve()
     import torch
 
-    from tui_trainer.engine.trainer import Trainer
     from tui_trainer.engine.signals import stop_on_signals
+    from tui_trainer.engine.trainer import Trainer
 
     threads = cfg.train.threads or int(os.environ.get("TUI_TRAINER_THREADS", "0"))
     if threads:

@@ -32,7 +32,9 @@ def test_show_resolves_variant_and_set():
 
 
 def test_run_json_and_runs(runs_dir):
-    r = invoke("run", "xor-mlp", "--set", "train.max_steps=50", "--json", "--runs-dir", str(runs_dir))
+    r = invoke(
+        "run", "xor-mlp", "--set", "train.max_steps=50", "--json", "--runs-dir", str(runs_dir)
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     for key in ("run_id", "run_dir", "status", "steps", "steps_per_s", "final"):
@@ -59,8 +61,15 @@ def test_plain_progress_lines_when_not_a_terminal(runs_dir):
 
 def test_diverged_run_exits_1(runs_dir):
     r = invoke(
-        "run", "xor-mlp", "--set", 'model.activation="relu"', "--set", "optim.lr=1e30",
-        "--set", "train.log_every=1", "--json",
+        "run",
+        "xor-mlp",
+        "--set",
+        'model.activation="relu"',
+        "--set",
+        "optim.lr=1e30",
+        "--set",
+        "train.log_every=1",
+        "--json",
     )
     assert r.exit_code == 1
     assert json.loads(r.stdout)["status"] == "diverged"
@@ -79,8 +88,10 @@ def test_diverged_run_exits_1(runs_dir):
         (["run", "xor-mlp", "--set", "data.batch_size=0"], "data.batch_size"),
         (["run", "xor-mlp", "--set", "train.epochs=two"], "train.epochs: expected an integer"),
         (["run", "xor-mlp", "--variant", "hidden-9"], "unknown variant 'hidden-9'"),
-        (["run", "xor-mlp", "--set", 'data.name="mnist"', "--set", 'data.dir="/nonexistent"'],
-         "/nonexistent"),
+        (
+            ["run", "xor-mlp", "--set", 'data.name="mnist"', "--set", 'data.dir="/nonexistent"'],
+            "/nonexistent",
+        ),
         (["run", "xor-mlp", "--device", "tpu"], "train.device"),
         (["show", "nope.toml"], "nope.toml"),
         (["stream", "no-such-run"], "not found"),

@@ -17,15 +17,21 @@ def loaded_after_import(module: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["tui_trainer.engine.trainer", "tui_trainer.engine.probes", "tui_trainer.store",
-     "tui_trainer.config", "tui_trainer.runner"],
+    [
+        "tui_trainer.engine.trainer",
+        "tui_trainer.engine.probes",
+        "tui_trainer.store",
+        "tui_trainer.config",
+        "tui_trainer.runner",
+    ],
 )
 def test_engine_and_store_load_no_ui(module):
     assert not {"textual", "typer", "rich"} & loaded_after_import(module)
 
 
 @pytest.mark.parametrize(
-    "module", ["tui_trainer.cli", "tui_trainer.store", "tui_trainer.diagnose", "tui_trainer.tui.app"]
+    "module",
+    ["tui_trainer.cli", "tui_trainer.store", "tui_trainer.diagnose", "tui_trainer.tui.app"],
 )
 def test_faces_do_not_load_torch(module):
     try:

@@ -62,6 +62,6 @@ def test_grad_clip_is_applied(runs_dir):
     _, wn = reader.layer_stat_matrix("weight_norm")
     assert result.status == "finished"
     for layer in range(len(upd)):
-        for u, w in zip(upd[layer], wn[layer]):
+        for u, w in zip(upd[layer], wn[layer], strict=False):
             if u is not None and w:
                 assert u * w <= 1.0 * 0.01 * 1.5  # ||dw|| <= lr * clip (bias counted too)

@@ -47,7 +47,7 @@ def test_round_trip(runs_dir):
     assert (1, "train/loss", 2.5) == tail.scalars[0][:3]
     assert tail.scalars[2][2] is None  # NaN is stored as NULL, not dropped silently
     assert len(tail.layer_stats) == 2
-    stats = dict(zip(STAT_COLUMNS, tail.layer_stats[0][2:]))
+    stats = dict(zip(STAT_COLUMNS, tail.layer_stats[0][2:], strict=False))
     assert stats["grad_norm"] == 0.0 and stats["sat_frac"] is None
     kinds = [e[2] for e in tail.events]
     assert kinds == ["eval", "status"]

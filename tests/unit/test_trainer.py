@@ -28,7 +28,7 @@ def train(runs_dir, preset, sets=(), variant=None):
 
 
 def test_xor_mlp_loss_falls_and_solves(runs_dir):
-    _, result, reader = train(runs_dir, "xor-mlp", ["train.device=\"cpu\""])
+    _, result, reader = train(runs_dir, "xor-mlp", ['train.device="cpu"'])
     assert result.status == "finished" and result.steps == 500
     loss = [v for _, v in reader.series("train/loss")]
     assert loss[-1] < 0.1 * loss[0]
@@ -39,7 +39,7 @@ def test_xor_mlp_loss_falls_and_solves(runs_dir):
     # the first probe: a gradient norm per layer on sampled steps
     steps, grad = reader.layer_stat_matrix("grad_norm")
     assert steps and all(v is not None and v > 0 for v in grad[0])
-    assert (result.run_dir and (reader.run_dir / "checkpoints" / "last.pt").is_file())
+    assert result.run_dir and (reader.run_dir / "checkpoints" / "last.pt").is_file()
 
 
 def test_checkpoint_loads_weights_only_and_matches_model(runs_dir):
@@ -107,7 +107,7 @@ def test_resume_continues_exactly(runs_dir):
     sets = [
         "data.train_subset=200",
         "model.dropout=0.2",
-        "optim.name=\"sgd\"",
+        'optim.name="sgd"',
         "optim.momentum=0.9",
         "optim.lr=0.05",
         "train.max_steps=40",
@@ -135,13 +135,23 @@ def test_resume_continues_exactly(runs_dir):
     r2 = second.run(store, resume=True)
     store.close()
     assert r2.status == "finished" and r2.steps == 40
-    for (k, a), b in zip(straight.model.state_dict().items(), second.model.state_dict().values()):
+    for (k, a), b in zip(
+        straight.model.state_dict().items(), second.model.state_dict().values(), strict=False
+    ):
         assert torch.equal(a, b), k
 
 
 def test_divergence_stops_the_run(runs_dir):
     _, result, reader = train(
-        runs_dir, "xor-mlp", ["model.activation=\"relu\"", "optim.lr=1e30", "train.max_steps=200", "train.log_every=1", "probe.every=1"]
+        runs_dir,
+        "xor-mlp",
+        [
+            'model.activation="relu"',
+            "optim.lr=1e30",
+            "train.max_steps=200",
+            "train.log_every=1",
+            "probe.every=1",
+        ],
     )
     assert result.status == "diverged"
     assert reader.meta()["status"] == "diverged"

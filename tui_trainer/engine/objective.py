@@ -18,7 +18,9 @@ class Objective:
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         self.task = str(getattr(model, "task", "classify"))
         if self.task not in ("classify", "perceptron", "reconstruct"):
-            raise ValueError(f"model.task: expected classify, perceptron or reconstruct, got {self.task!r}")
+            raise ValueError(
+                f"model.task: expected classify, perceptron or reconstruct, got {self.task!r}"
+            )
         self.trainable = any(p.requires_grad for p in model.parameters())
         # A trained perceptron fires when its score is > 0 (Rosenblatt); a hand-set
         # McCulloch-Pitts unit when it reaches its threshold (>= 0).

@@ -12,16 +12,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +30,13 @@ from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
 from tui_trainer.engine.probes import LayerProbe, Sample
+from tui_trainer.engine.runtime import (
+    Progress,
+    TrainResult,
+    device_name,
+    pick_device,
+    seed_everything,
+)
 from tui_trainer.engine.sampling import ProbeSchedule
 from tui_trainer.store import RunStore
 
@@ -42,66 +46,6 @@ CONTROL_INTERVAL = 0.2  # seconds between reads of the control table
 PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks
 EVAL_BATCH = 1024
 TRAIN_EVAL_MAX = 10_000  # train.eval_train measures at most this many training examples
-
-
-@dataclass
-class Progress:
-    """What a progress display needs, sent at most every PROGRESS_INTERVAL."""
-
-    step: int
-    total: int
-    epoch: int
-    loss: float | None
-    val_metric: float | None
-    steps_per_s: float
-    status: str
-
-
-@dataclass
-class TrainResult:
-    run_id: str
-    run_dir: str
-    status: str
-    steps: int
-    epochs: float
-    steps_per_s: float
-    elapsed_s: float
-    final: dict[str, float | None] = field(default_factory=dict)
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_dir": self.run_dir,
-            "status": self.status,
-            "steps": self.steps,
-            "epochs": round(self.epochs, 4),
-            "steps_per_s": round(self.steps_per_s, 2),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "final": self.final,
-            **({"error": self.error} if self.error else {}),
-        }
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device: cuda was asked for but torch sees no CUDA device")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("train.device: mps was asked for but is not available")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
 
 
 class StopTraining(Exception):
@@ -200,7 +144,7 @@ class Trainer:
             pid=os.getpid(),
             host=socket.gethostname(),
             device=str(self.device),
-            device_name=_device_name(self.device),
+            device_name=device_name(self.device),
             torch_version=torch.__version__,
             started=time.time(),
             total_steps=self.total_steps,
@@ -364,8 +308,11 @@ class Trainer:
     def _record_exhibits(self) -> None:
         if self.initial_filters is not None:
             record = exhibits.features_record(
-                self.model, self.x_val[:EVAL_BATCH], self.y_val[:EVAL_BATCH],
-                self.data.class_names, self.initial_filters,
+                self.model,
+                self.x_val[:EVAL_BATCH],
+                self.y_val[:EVAL_BATCH],
+                self.data.class_names,
+                self.initial_filters,
             )
             self.store.event(self.step, "features", record)
             self.store.scalars(self.step, {"features/filter_change": record["filter_change"]})
@@ -380,21 +327,12 @@ class Trainer:
         if self.pca is not None:
             extra["val/pca_mse"] = self.pca.mse(self.x_val)
         if self.cfg.train.eval_train and len(self.y_train):
-            x, y = self.x_train[:TRAIN_EVAL_MAX], self.y_train[:TRAIN_EVAL_MAX]
-            self.model.eval()
-            loss = torch.zeros((), device=self.device)
-            correct = torch.zeros((), device=self.device)
-            for i in range(0, len(y), EVAL_BATCH):
-                xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
-                out = self.model(xb)
-                loss += self.objective.loss(out, xb, yb).float() * len(yb)
-                correct += self.objective.correct(out, xb, yb)
-            self.model.train()
-            extra["train_eval/loss"] = loss.item() / len(y)
-            extra["gap/loss"] = values["val/loss"] - extra["train_eval/loss"]
-            if self.objective.has_accuracy:
-                extra["train_eval/acc"] = correct.item() / len(y)
-                extra["gap/acc"] = extra["train_eval/acc"] - values["val/acc"]
+            loss, acc = self._measure(self.x_train[:TRAIN_EVAL_MAX], self.y_train[:TRAIN_EVAL_MAX])
+            extra["train_eval/loss"] = loss
+            extra["gap/loss"] = values["val/loss"] - loss
+            if acc is not None:
+                extra["train_eval/acc"] = acc
+                extra["gap/acc"] = acc - values["val/acc"]
         return extra
 
     def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
@@ -461,23 +399,30 @@ class Trainer:
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
-    def _evaluate(self) -> dict[str, float]:
-        if len(self.y_val) == 0:
-            return {}
+    def _measure(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+        """Mean loss and accuracy (None without one) over x, y in eval mode, in batches."""
         self.model.eval()
         total_loss = torch.zeros((), device=self.device)
         total_correct = torch.zeros((), device=self.device)
-        for i in range(0, len(self.y_val), EVAL_BATCH):
-            x, y = self.x_val[i : i + EVAL_BATCH], self.y_val[i : i + EVAL_BATCH]
+        for i in range(0, len(y), EVAL_BATCH):
+            xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
             with self._autocast():
-                out = self.model(x)
-                total_loss += self.objective.loss(out, x, y).float() * len(y)
-            total_correct += self.objective.correct(out, x, y)
+                out = self.model(xb)
+                total_loss += self.objective.loss(out, xb, yb).float() * len(yb)
+            total_correct += self.objective.correct(out, xb, yb)
         self.model.train()
-        n = len(self.y_val)
-        values = {"val/loss": total_loss.item() / n}
-        if self.objective.has_accuracy:
-            values["val/acc"] = total_correct.item() / n
+        n = len(y)
+        acc = total_correct.item() / n if self.objective.has_accuracy else None
+        return total_loss.item() / n, acc
+
+    @torch.no_grad()
+    def _evaluate(self) -> dict[str, float]:
+        if len(self.y_val) == 0:
+            return {}
+        loss, acc = self._measure(self.x_val, self.y_val)
+        values = {"val/loss": loss}
+        if acc is not None:
+            values["val/acc"] = acc
         if self.objective.task == "reconstruct":
             values["val/recon_mse"] = values["val/loss"]
         values.update(self._extra_evaluations(values))
@@ -567,9 +512,3 @@ class Trainer:
         self.best = dict(state.get("best", {}))
         self.sampler.restore(state.get("probe_every"))
         ckpt.set_rng_state(state["rng"])
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return device.type

@@ -15,7 +15,7 @@ class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question; y/enter answers yes, n/escape answers no."""
 
     BINDINGS = [
-        Binding("y", "answer(True)", "yes"),
+        Binding("y,enter", "answer(True)", "yes"),
         Binding("n,escape", "answer(False)", "no"),
     ]
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual import events
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
@@ -142,9 +141,17 @@ class PickerScreen(Screen[None]):
         if not entries:
             options = [Option(Text(error or "no presets found", "red"), disabled=True)]
         ol = self.query_one("#presets", OptionList)
+        current = self._current()  # keep the highlighted preset when the list changes
         ol.clear_options()
         ol.add_options(options)
-        first = next((i for i, o in enumerate(options) if o is not None and not o.disabled), None)
+        keep = current.name if current is not None else None
+        first = next(
+            (i for i, o in enumerate(options) if o is not None and o.id == keep and keep), None
+        )
+        if first is None:
+            first = next(
+                (i for i, o in enumerate(options) if o is not None and not o.disabled), None
+            )
         if first is not None:
             ol.highlighted = sum(1 for o in options[:first] if o is not None)
         if focus:

@@ -23,9 +23,14 @@ WARN_FRAC = 0.5  # dead or saturated fractions from here on are shown in red
 # (title, width, right-aligned)
 SPARK = 5  # characters of history after each statistic's latest value
 COLUMNS = (
-    ("layer", 12, False), ("act", 4, False), ("mean", 5 + SPARK, False),
-    ("std", 5 + SPARK, False), ("dead", 4 + SPARK, False), ("sat", 4 + SPARK, False),
-    ("range", 11, False), ("upd/w", 5, True),
+    ("layer", 12, False),
+    ("act", 4, False),
+    ("mean", 5 + SPARK, False),
+    ("std", 5 + SPARK, False),
+    ("dead", 4 + SPARK, False),
+    ("sat", 4 + SPARK, False),
+    ("range", 9, False),
+    ("upd/w", 5, True),
 )
 
 
@@ -65,7 +70,9 @@ class ActivationTable(TextLines):
             return
         header = Text(" ".join(_cell(t, w, r) for t, w, r in COLUMNS), style="bold dim")
         rows = [header]
-        sparks = {k: snap.sparks.get(k, ()) for k in ("act_mean", "act_std", "dead_frac", "sat_frac")}
+        sparks = {
+            k: snap.sparks.get(k, ()) for k in ("act_mean", "act_std", "dead_frac", "sat_frac")
+        }
 
         def trend(stat: str, i: int) -> str:
             hist = sparks[stat]
@@ -84,16 +91,32 @@ class ActivationTable(TextLines):
             cells: list[list[tuple[str, str]]] = [
                 [(_cell(f"{i} {layer['name']}", 12, False), "")],
                 [(_cell(_ACT.get(act, act), 4, False), "dim")],
-                [(_cell(fmt_num(get("act_mean"), 2), 5, True), ""),
-                 (trend("act_mean", i).ljust(SPARK), "cyan")],
-                [(_cell(fmt_num(get("act_std"), 2), 5, True), ""),
-                 (trend("act_std", i).ljust(SPARK), "cyan")],
-                [(_cell(dead, 4, True), dead_style),
-                 (trend("dead_frac", i).ljust(SPARK) if dead != "-" else " " * SPARK, "cyan")],
-                [(_cell(sat, 4, True), sat_style),
-                 (trend("sat_frac", i).ljust(SPARK) if sat != "-" else " " * SPARK, "cyan")],
-                [(_cell(f"{fmt_num(lo, 2)}…{fmt_num(hi, 2)}" if lo is not None else "-", 11,
-                        False), "")],
+                [
+                    (_cell(fmt_num(get("act_mean"), 2), 5, True), ""),
+                    (trend("act_mean", i).ljust(SPARK), "cyan"),
+                ],
+                [
+                    (_cell(fmt_num(get("act_std"), 2), 5, True), ""),
+                    (trend("act_std", i).ljust(SPARK), "cyan"),
+                ],
+                [
+                    (_cell(dead, 4, True), dead_style),
+                    (trend("dead_frac", i).ljust(SPARK) if dead != "-" else " " * SPARK, "cyan"),
+                ],
+                [
+                    (_cell(sat, 4, True), sat_style),
+                    (trend("sat_frac", i).ljust(SPARK) if sat != "-" else " " * SPARK, "cyan"),
+                ],
+                [
+                    (
+                        _cell(
+                            f"{fmt_num(lo, 2)}…{fmt_num(hi, 2)}" if lo is not None else "-",
+                            9,
+                            False,
+                        ),
+                        "",
+                    )
+                ],
                 [(_cell(fmt_num(get("update_ratio"), 2), 5, True), "")],
             ]
             text = Text()

@@ -1,0 +1,252 @@
+"""Provides RunReader: reads a run, live or finished, from any process; tails new rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.store.schema import (
+    BLOCK,
+    BLOCKS_FROM,
+    STAT_COLUMNS,
+    StoreError,
+    connect,
+)
+
+__all__ = ["CONTROL_COMMANDS", "RunReader", "Tail", "effective_status"]
+
+
+@dataclass
+class Tail:
+    """Rows newer than a reader's cursors, oldest first."""
+
+    scalars: list[tuple[int, str, float | None, float]] = field(default_factory=list)
+    layer_stats: list[tuple[Any, ...]] = field(default_factory=list)  # (step, layer, *STATS)
+    events: list[tuple[int, float, str, dict[str, Any]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.scalars or self.layer_stats or self.events)
+
+
+CONTROL_COMMANDS = ("pause", "resume", "stop", "checkpoint")
+
+
+class RunReader:
+    """Reads a run (live or finished) from any process; keeps cursors for ``tail``."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.run_dir = Path(run_dir)
+        db = self.run_dir / "run.db"
+        if not db.is_file():
+            raise StoreError(f"{self.run_dir}: not a run directory (no run.db)")
+        self._con = connect(db)
+        self._names: dict[int, str] = {}
+        self.cursor = {"scalars": 0, "layer_stats": 0, "events": 0}
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._con.execute("SELECT key, value FROM meta")}
+
+    def status(self) -> str:
+        """The recorded status, or ``crashed`` when a live-looking run's process is gone."""
+        meta = self.meta()
+        return effective_status(meta)
+
+    def layers(self) -> list[dict[str, Any]]:
+        cur = self._con.execute(
+            "SELECT idx, name, kind, activation, params FROM layers ORDER BY idx"
+        )
+        keys = ("index", "name", "kind", "activation", "params")
+        return [dict(zip(keys, row, strict=True)) for row in cur]
+
+    def _name(self, nid: int) -> str:
+        if nid not in self._names:
+            self._names.update(self._con.execute("SELECT id, name FROM names").fetchall())
+        return self._names.get(nid, f"#{nid}")
+
+    def _skip_ids(self, prefixes: tuple[str, ...]) -> list[int]:
+        (count,) = self._con.execute("SELECT COUNT(*) FROM names").fetchone()
+        if count != len(self._names):
+            self._names.update(self._con.execute("SELECT id, name FROM names").fetchall())
+        return [i for i, n in self._names.items() if n.startswith(prefixes)]
+
+    def scalar_names(self) -> list[str]:
+        return [n for (n,) in self._con.execute("SELECT name FROM names ORDER BY id")]
+
+    def tail(self, limit: int = 100_000, skip_prefixes: tuple[str, ...] = ()) -> Tail:
+        """Rows written since the last call (at most ``limit`` per table).
+
+        ``skip_prefixes`` leaves out scalars whose name starts with one of them (a live
+        view has no use for ``grad_norm/<param>``), in SQL, while the cursor moves on.
+        """
+        out = Tail()
+        cur = self.cursor
+        (top,) = self._con.execute("SELECT COALESCE(MAX(id), 0) FROM scalars").fetchone()
+        skip = self._skip_ids(skip_prefixes) if skip_prefixes else ()
+        marks = ",".join("?" * len(skip))
+        rows = self._con.execute(
+            "SELECT id, step, name_id, value, wall FROM scalars WHERE id > ? AND id <= ? "
+            + (f"AND name_id NOT IN ({marks}) " if skip else "")
+            + "ORDER BY id LIMIT ?",
+            (cur["scalars"], top, *skip, limit),
+        ).fetchall()
+        if rows:
+            out.scalars = [(s, self._name(n), v, w) for _, s, n, v, w in rows]
+        cur["scalars"] = rows[-1][0] if len(rows) == limit else max(top, cur["scalars"])
+        rows = self._con.execute(
+            f"SELECT id, step, layer, {', '.join(STAT_COLUMNS)} FROM layer_stats "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (cur["layer_stats"], limit),
+        ).fetchall()
+        if rows:
+            cur["layer_stats"] = rows[-1][0]
+            out.layer_stats = [r[1:] for r in rows]
+        rows = self._con.execute(
+            "SELECT id, step, wall, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (cur["events"], limit),
+        ).fetchall()
+        if rows:
+            cur["events"] = rows[-1][0]
+            out.events = [(s, w, k, json.loads(d)) for _, s, w, k, d in rows]
+        return out
+
+    def events(self, kind: str | None = None) -> list[tuple[int, float, str, dict[str, Any]]]:
+        sql = "SELECT step, wall, kind, data FROM events"
+        args: tuple[Any, ...] = ()
+        if kind:
+            sql += " WHERE kind = ?"
+            args = (kind,)
+        rows = self._con.execute(sql + " ORDER BY id", args).fetchall()
+        return [(s, w, k, json.loads(d)) for s, w, k, d in rows]
+
+    def series(self, name: str) -> list[tuple[int, float | None]]:
+        rows = self._con.execute(
+            "SELECT s.step, s.value FROM scalars s JOIN names n ON n.id = s.name_id "
+            "WHERE n.name = ? ORDER BY s.step, s.id",
+            (name,),
+        )
+        return [(int(s), v) for s, v in rows]
+
+    def last_values(self) -> dict[str, float | None]:
+        """The last recorded value of every scalar."""
+        rows = self._con.execute(
+            "SELECT n.name, s.value FROM scalars s JOIN names n ON n.id = s.name_id "
+            "WHERE s.id IN (SELECT MAX(id) FROM scalars GROUP BY name_id)"
+        )
+        return {n: v for n, v in rows}
+
+    def curve(self, name: str, columns: int = 200) -> list[tuple[int, float, float, float]]:
+        """The curve decimated to ``columns`` buckets of steps: (first step, min, max, mean).
+
+        Min and max of every bucket are kept, so a spike is never hidden. Long curves are
+        decimated from the writer's roll-ups (BLOCK values a row) plus the raw tail.
+        """
+        row = self._con.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return []
+        nid = row[0]
+        blocks = self._con.execute(
+            "SELECT id_hi, step_lo, step_hi, vmin, vmax, vsum, n FROM scalar_blocks "
+            "WHERE name_id = ? ORDER BY id_hi",
+            (nid,),
+        ).fetchall()
+        if len(blocks) * BLOCK < columns * BLOCKS_FROM:
+            blocks = []
+        after = blocks[-1][0] if blocks else 0
+        raw = self._con.execute(
+            "SELECT step, value FROM scalars WHERE name_id = ? AND id > ? AND value IS NOT NULL",
+            (nid, after),
+        ).fetchall()
+        if not blocks and not raw:
+            return []
+        lo = min([b[1] for b in blocks[:1]] + [r[0] for r in raw[:1]])
+        hi = max([b[2] for b in blocks[-1:]] + [r[0] for r in raw[-1:]])
+        width = max(1, (hi - lo + columns) // columns)
+        out: dict[int, list[float]] = {}
+        for _, s0, _, vmin, vmax, vsum, n in blocks:
+            _merge(out, (s0 - lo) // width, s0, vmin, vmax, vsum, n)
+        for step, v in raw:
+            _merge(out, (step - lo) // width, step, v, v, v, 1)
+        return [(int(b[0]), b[1], b[2], b[3] / b[4]) for _, b in sorted(out.items())]
+
+    def layer_stat_matrix(self, column: str) -> tuple[list[int], list[list[float | None]]]:
+        """(steps, rows[layer][i]) of one statistic over all samples."""
+        if column not in STAT_COLUMNS:
+            raise ValueError(f"unknown statistic {column!r}")
+        rows = self._con.execute(
+            f"SELECT step, layer, {column} FROM layer_stats ORDER BY step, layer"
+        ).fetchall()
+        steps = sorted({r[0] for r in rows})
+        index = {s: i for i, s in enumerate(steps)}
+        nlayers = max((r[1] for r in rows), default=-1) + 1
+        out: list[list[float | None]] = [[None] * len(steps) for _ in range(nlayers)]
+        for step, layer, value in rows:
+            out[layer][index[step]] = value
+        return steps, out
+
+    def send(self, command: str) -> int:
+        """Ask the training process to pause, resume, stop or checkpoint."""
+        if command not in CONTROL_COMMANDS:
+            raise ValueError(f"unknown control command {command!r}")
+        cur = self._con.execute(
+            "INSERT INTO control (wall, command) VALUES (?, ?)", (time.time(), command)
+        )
+        return int(cur.lastrowid or 0)
+
+    def controls(self) -> list[tuple[int, str, bool]]:
+        rows = self._con.execute("SELECT id, command, done FROM control ORDER BY id")
+        return [(int(i), str(c), bool(d)) for i, c, d in rows]
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> RunReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _merge(
+    out: dict[int, list[float]], key: int, step: int, vmin: float, vmax: float, vsum: float, n: int
+) -> None:
+    b = out.get(key)
+    if b is None:
+        out[key] = [step, vmin, vmax, vsum, n]
+        return
+    b[0] = min(b[0], step)
+    b[1] = min(b[1], vmin)
+    b[2] = max(b[2], vmax)
+    b[3] += vsum
+    b[4] += n
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as dead
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def effective_status(meta: dict[str, Any]) -> str:
+    status = str(meta.get("status", "created"))
+    if status in ("running", "paused") and meta.get("host") == socket.gethostname():
+        pid = meta.get("pid")
+        if isinstance(pid, int) and not _pid_alive(pid):
+            return "crashed"
+    return status

@@ -1,0 +1,80 @@
+"""Provides run listing and lookup: list_runs, resolve_run, effective_status."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui_trainer.store.reader import RunReader, effective_status
+from tui_trainer.store.schema import RUN_ID, StoreError, runs_root
+
+__all__ = ["RunInfo", "list_runs", "resolve_run"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    run_dir: Path
+    preset: str
+    variant: str
+    status: str
+    created: float
+    steps: int
+    best: dict[str, float]
+
+
+def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+    """Runs under the runs directory, newest first."""
+    root = runs_root(runs_dir)
+    out: list[RunInfo] = []
+    if not root.is_dir():
+        return out
+    for d in root.iterdir():
+        if not (d / "run.db").is_file():
+            continue
+        try:
+            with RunReader(d) as r:
+                meta = r.meta()
+                steps = meta.get("step") or 0
+                best = meta.get("best") or {}
+        except sqlite3.Error:
+            continue
+        out.append(
+            RunInfo(
+                run_id=d.name,
+                run_dir=d,
+                preset=str(meta.get("preset", "?")),
+                variant=str(meta.get("variant", "")),
+                status=effective_status(meta),
+                created=float(meta.get("created", 0.0)),
+                steps=int(steps),
+                best=dict(best),
+            )
+        )
+    out.sort(key=lambda r: (r.created, r.run_id), reverse=True)
+    return out
+
+
+def resolve_run(ref: str, runs_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A run directory from ``latest``, a run id, a unique id prefix or a path to a run."""
+    root = runs_root(runs_dir)
+    if ref == "latest":
+        runs = list_runs(root)
+        if not runs:
+            raise StoreError(f"no runs in {root}")
+        return runs[0].run_dir
+    p = Path(ref)
+    if (p / "run.db").is_file():
+        return p
+    if not RUN_ID.match(ref):
+        raise StoreError(f"run {ref!r}: not a run id or a run directory")
+    if (root / ref / "run.db").is_file():
+        return root / ref
+    matches = [r.run_dir for r in list_runs(root) if r.run_id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise StoreError(f"run {ref!r}: not found in {root}")
+    raise StoreError(f"run {ref!r}: ambiguous in {root} ({len(matches)} runs match)")
