@@ -18,7 +18,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "1000000000")  # see DESIGN.md §4
+if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # glibc reads it at start-up: re-exec
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="1000000000", MALLOC_TRIM_THRESHOLD_="1000000000")
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)  # see DESIGN.md §4
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
