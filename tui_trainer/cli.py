@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -89,6 +90,7 @@ def presets(presets_dir: PresetsDir = None, json_out: JsonOut = False) -> None:
                 "title": cfg.title,
                 "section": cfg.section,
                 "claim": cfg.claim,
+                "scale": cfg.scale,
                 "variants": p.variant_names,
                 "default_variant": p.default_variant,
                 "path": str(p.path),
@@ -312,6 +314,33 @@ def stop(
             raise fail(f"run {reader.run_id} is {status}, not running", code=1)
         reader.send("stop")
     typer.echo(f"asked {reader.run_id} to stop")
+
+
+@app.command()
+@bad_input
+def export(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or tensorboard.")] = "csv",
+    out: Annotated[str, typer.Option("--out", help="Directory to write.")] = "",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Export a run's records: CSV files, or TensorBoard event files."""
+    from tui_trainer.store import resolve_run
+
+    if fmt not in ("csv", "tensorboard"):
+        raise fail(f"--format {fmt}: expected csv or tensorboard")
+    if not out:
+        raise fail("--out: expected a directory to write the export to")
+    run_dir = resolve_run(run_ref, runs_dir)
+    if fmt == "csv":
+        from tui_trainer.store.export import export_csv
+
+        for path in export_csv(run_dir, Path(out)):
+            typer.echo(str(path))
+    else:
+        from tui_trainer.export_tb import export_tensorboard
+
+        typer.echo(str(export_tensorboard(run_dir, Path(out))))
 
 
 @app.command()

@@ -125,3 +125,24 @@ def test_stream_and_stop(runs_dir):
 def test_doctor():
     r = invoke("doctor")
     assert r.exit_code == 0 and "torch" in r.stdout and "cuda" in r.stdout
+
+
+def test_export_csv_round_trips_the_store(runs_dir, tmp_path):
+    import csv
+
+    from tui_trainer.store import RunReader, resolve_run
+
+    assert invoke("run", "xor-mlp", "--set", "train.max_steps=20", "--quiet").exit_code == 0
+    out = tmp_path / "export"
+    r = invoke("export", "latest", "--format", "csv", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    reader = RunReader(resolve_run("latest"))
+    rows = list(csv.DictReader(open(out / "scalars.csv")))
+    assert [float(x["value"]) for x in rows if x["name"] == "train/loss"] == [
+        v for _, v in reader.series("train/loss")
+    ]
+    stats = list(csv.DictReader(open(out / "layer_stats.csv")))
+    assert {s["layer_name"] for s in stats} == {"blocks.0", "head"}
+    assert json.loads((out / "meta.json").read_text())["status"] == "finished"
+    r = invoke("export", "latest", "--format", "parquet", "--out", str(out))
+    assert r.exit_code == 2 and "expected csv or tensorboard" in r.stderr
