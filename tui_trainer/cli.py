@@ -36,6 +36,7 @@ PresetsDir = Annotated[
     str | None, typer.Option("--presets-dir", help="Another folder of preset files.")
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -177,7 +178,7 @@ def run(
 @app.command()
 @bad_input
 def resume(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
+    run_ref: RunRef,
     runs_dir: RunsDir = None,
     json_out: JsonOut = False,
 ) -> None:
@@ -261,7 +262,7 @@ def _age(seconds: float) -> str:
 @app.command()
 @bad_input
 def stream(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
+    run_ref: RunRef,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep reading while it runs.")
     ] = False,
@@ -302,7 +303,7 @@ def stream(
 @app.command()
 @bad_input
 def stop(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
+    run_ref: RunRef,
     runs_dir: RunsDir = None,
 ) -> None:
     """Ask a running run to checkpoint and stop."""
@@ -319,7 +320,7 @@ def stop(
 @app.command()
 @bad_input
 def export(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
+    run_ref: RunRef,
     fmt: Annotated[str, typer.Option("--format", help="csv or tensorboard.")] = "csv",
     out: Annotated[str, typer.Option("--out", help="Directory to write.")] = "",
     runs_dir: RunsDir = None,
@@ -372,7 +373,7 @@ def attach(
 @app.command()
 @bad_input
 def diagnose(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")],
+    run_ref: RunRef,
     runs_dir: RunsDir = None,
     json_out: JsonOut = False,
 ) -> None:

@@ -146,3 +146,31 @@ def test_export_csv_round_trips_the_store(runs_dir, tmp_path):
     assert json.loads((out / "meta.json").read_text())["status"] == "finished"
     r = invoke("export", "latest", "--format", "parquet", "--out", str(out))
     assert r.exit_code == 2 and "expected csv or tensorboard" in r.stderr
+
+
+def test_resume_finishes_a_stopped_run(runs_dir):
+    from tests.unit.test_trainer import new_store
+    from tui_trainer.engine.trainer import Trainer
+    from tui_trainer.presets import find_preset
+
+    cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=60", "train.log_every=1"])
+    store = new_store(runs_dir, cfg)
+    trainer = Trainer(cfg)
+    log = trainer._log_train
+
+    def stop_at_25(*a, **k):
+        log(*a, **k)
+        if trainer.step >= 25:
+            trainer.stop_requested = "test"
+
+    trainer._log_train = stop_at_25  # type: ignore[method-assign]
+    assert trainer.run(store).status == "stopped"
+    store.close()
+    r = invoke("resume", store.run_dir.name, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "finished" and doc["steps"] == 60
+    r = invoke("resume", store.run_dir.name)  # nothing left to do: it finishes at once
+    assert r.exit_code == 0
+    r = invoke("resume", "no-such-run")
+    assert r.exit_code == 2
