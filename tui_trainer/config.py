@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import json
 import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+from tui_trainer.strict import ConfigError, build, hints, plain, suggest, toml_value
 
 __all__ = [
     "CheckpointConfig",
@@ -45,10 +44,6 @@ MAX_DEPTH = 1000
 MAX_WIDTH = 65536
 MAX_BATCH = 1 << 20
 MAX_STEPS = 1 << 40
-
-
-class ConfigError(ValueError):
-    """A preset or an override is invalid; the message is one line, fit for a user."""
 
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"]
@@ -242,14 +237,14 @@ class RunConfig:
     expect: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "<config>") -> RunConfig:
-        cfg = _build(cls, raw, "", source)
+        cfg = build(cls, raw, "", source)
         for part in (cfg.data, cfg.model, cfg.optim, cfg.train, cfg.probe, cfg.checkpoint):
             try:
                 part.validate()
@@ -360,9 +355,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str], source: str) -> None:
             names = {f.name: f for f in dataclasses.fields(cls)}
             if part not in names:
                 raise ConfigError(
-                    f"--set {key}: unknown key {'.'.join(parts[: i + 1])!r}{_suggest(part, names)}"
+                    f"--set {key}: unknown key {'.'.join(parts[: i + 1])!r}{suggest(part, names)}"
                 )
-            ftype = _hints(cls)[part]
+            ftype = hints(cls)[part]
             if i < len(parts) - 1:
                 if not dataclasses.is_dataclass(ftype):
                     raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])} has no sub-keys")
@@ -386,42 +381,18 @@ def config_to_toml(cfg: RunConfig) -> str:
         if isinstance(v, dict):
             tables.append((k, v))
         else:
-            lines.append(f"{k} = {_toml_value(v)}")
+            lines.append(f"{k} = {toml_value(v)}")
     for k, v in tables:
         if not v:
             continue
         lines.append("")
         lines.append(f"[{k}]")
         for kk, vv in v.items():
-            lines.append(f"{kk} = {_toml_value(vv)}")
+            lines.append(f"{kk} = {toml_value(vv)}")
     return "\n".join(lines) + "\n"
 
 
 # --- internals -------------------------------------------------------------------------
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
-            return "nan" if v != v else ("inf" if v > 0 else "-inf")
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} as TOML")
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
@@ -430,20 +401,6 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
             _deep_merge(base[k], v)
         else:
             base[k] = v
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _err(key: str, expected: str, got: Any) -> ConfigError:
@@ -456,83 +413,3 @@ def _positive(key: str, value: int, upper: int, allow_zero: bool = False) -> Non
         raise _err(key, f"an integer in [{low}, {upper}]", value)
 
 
-def _describe(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in get_args(tp))
-    if origin is tuple:
-        return "an array"
-    if origin is dict:
-        return "a table"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
-
-
-_MISSING = object()
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    """Return value converted to tp, or _MISSING when it does not fit."""
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        return value if value in get_args(tp) and type(value) is not bool else _MISSING
-    if origin in (Union, types.UnionType):
-        for arg in get_args(tp):
-            out = _coerce(arg, value, key)
-            if out is not _MISSING:
-                return out
-        return _MISSING
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            return _MISSING
-        args = get_args(tp)
-        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
-        if len(item_types) != len(value):
-            return _MISSING
-        out = [_coerce(t, v, key) for t, v in zip(item_types, value, strict=False)]
-        return _MISSING if any(o is _MISSING for o in out) else tuple(out)
-    if origin is dict:
-        return dict(value) if isinstance(value, dict) else _MISSING
-    if tp is bool:
-        return value if isinstance(value, bool) else _MISSING
-    if tp is int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else _MISSING
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        return _MISSING
-    if tp is str:
-        return value if isinstance(value, str) else _MISSING
-    return _MISSING
-
-
-def _build(cls: Any, raw: Any, prefix: str, source: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: expected a table")
-    names = {f.name for f in dataclasses.fields(cls)}
-    for k in raw:
-        if k not in names:
-            raise ConfigError(
-                f"{source}: {prefix}{k}: unknown key; expected one of "
-                f"{', '.join(sorted(names))}{_suggest(k, names)}"
-            )
-    kwargs = {}
-    for name, tp in _hints(cls).items():
-        if name not in raw:
-            continue
-        key = prefix + name
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, raw[name], key + ".", source)
-            continue
-        value = _coerce(tp, raw[name], key)
-        if value is _MISSING:
-            raise ConfigError(
-                f"{source}: {key}: expected {_describe(tp)}, got {raw[name]!r}"
-            )
-        kwargs[name] = value
-    return cls(**kwargs)
