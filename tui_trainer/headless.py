@@ -123,17 +123,23 @@ def _with_lines(trainer: Any, store: RunStore, label: str, console: Console) -> 
 
 
 def summary_table(results: list[dict[str, Any]]) -> Table:
-    table = Table(title="tui-trainer: summary")
-    for col in ("run", "status", "steps", "steps/s", "train/loss", "val/loss", "val/acc"):
+    table = Table(title="tui-trainer: summary (run directories below)")
+    for col in ("run", "status", "steps", "steps/s", "train loss", "val loss", "val acc"):
+        left = col in ("run", "status")
+        run = col == "run"
         table.add_column(
-            col, justify="left" if col in ("run", "status") else "right", overflow="fold"
+            col,
+            justify="left" if left else "right",
+            no_wrap=not run,
+            overflow="fold" if run else "ellipsis",
         )
     colour = {"finished": "green", "stopped": "yellow"}
     for r in results:
         f = r.get("final", {})
         st = r["status"]
+        label = r.get("preset", "") + (f"/{r['variant']}" if r.get("variant") else "")
         table.add_row(
-            r["run_id"],
+            label or r["run_id"],
             f"[{colour.get(st, 'red')}]{st}[/]",
             str(r["steps"]),
             f"{r['steps_per_s']:.0f}",
