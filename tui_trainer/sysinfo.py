@@ -1,7 +1,9 @@
 """Provides system statistics for the app's status line: GPU use and a process's CPU/memory.
 
-No torch here (the app must not load it): GPU utilisation and memory come from
-``nvidia-smi``'s CSV query when it is on PATH, a process's CPU and memory from psutil.
+No torch here (the app must not load it): GPU utilisation and memory come from NVML
+(the ``nvidia-ml-py`` package) when it is installed, else from ``nvidia-smi``'s CSV query
+when it is on PATH (the trainer also records torch's allocator figures as scalars); a
+process's CPU and memory come from psutil.
 Every function returns "nothing" rather than raising when a source is missing.
 """
 
@@ -12,7 +14,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-__all__ = ["GpuStat", "ProcessStat", "ProcessWatch", "gpu_stats", "parse_nvidia_smi"]
+__all__ = [
+    "GpuStat",
+    "ProcessStat",
+    "ProcessWatch",
+    "gpu_stats",
+    "nvml_stats",
+    "parse_nvidia_smi",
+]
 
 _QUERY = "index,name,utilization.gpu,memory.used,memory.total"
 MIN_INTERVAL_S = 0.5
@@ -56,8 +65,39 @@ def parse_nvidia_smi(text: str) -> list[GpuStat]:
     return out
 
 
+def nvml_stats() -> list[GpuStat] | None:
+    """Every GPU through NVML (nvidia-ml-py); None when NVML is not installed or fails."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(h)
+            util = pynvml.nvmlDeviceGetUtilizationRates(h).gpu
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+            out.append(
+                GpuStat(
+                    i,
+                    name.decode() if isinstance(name, bytes) else str(name),
+                    float(util),
+                    mem.used / 2**20,
+                    mem.total / 2**20,
+                )
+            )
+        return out
+    except Exception:  # noqa: BLE001 (NVML errors: no driver, no permission, ...)
+        return None
+
+
 def gpu_stats(timeout: float = 2.0) -> list[GpuStat]:
-    """Every NVIDIA GPU's utilisation and memory; empty without nvidia-smi."""
+    """Every NVIDIA GPU's utilisation and memory; empty without NVML and nvidia-smi."""
+    via_nvml = nvml_stats()
+    if via_nvml is not None:
+        return via_nvml
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return []

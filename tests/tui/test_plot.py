@@ -52,3 +52,34 @@ def test_nvidia_smi_parsing():
     assert [g.index for g in gpus] == [0, 1]
     assert gpus[0].util_pct == 87 and gpus[0].mem_used_mb == 40123
     assert gpus[1].util_pct is None
+
+
+def test_gpu_stats_prefer_nvml(monkeypatch):
+    """With nvidia-ml-py installed, GPU figures come from NVML (a stand-in module here)."""
+    import sys
+    import types
+
+    from tui_trainer import sysinfo
+
+    fake = types.ModuleType("pynvml")
+    fake.nvmlInit = lambda: None
+    fake.nvmlDeviceGetCount = lambda: 2
+    fake.nvmlDeviceGetHandleByIndex = lambda i: i
+    fake.nvmlDeviceGetName = lambda h: b"H100" if h == 0 else "H200"
+    fake.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=40 + h)
+    fake.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
+        used=(h + 1) * 2**30, total=80 * 2**30
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    stats = sysinfo.gpu_stats()
+    assert [(g.index, g.name, g.util_pct, g.mem_used_mb, g.mem_total_mb) for g in stats] == [
+        (0, "H100", 40.0, 1024.0, 81920.0),
+        (1, "H200", 41.0, 2048.0, 81920.0),
+    ]
+
+    def broken() -> None:
+        raise RuntimeError("NVML Shared Library Not Found")
+
+    fake.nvmlInit = broken
+    monkeypatch.setattr(sysinfo.shutil, "which", lambda name: None)
+    assert sysinfo.gpu_stats() == []  # NVML fails, no nvidia-smi: nothing, no exception
