@@ -220,3 +220,11 @@ def test_tail_can_skip_names_by_prefix(runs_dir):
     ]
     assert len(RunReader(s.run_dir).tail().scalars) == 4  # nothing was dropped from the store
     s.close()
+
+
+def test_run_store_is_the_trainers_recorder(runs_dir):
+    from tui_trainer.engine.recorder import Recorder
+
+    s = make_store(runs_dir)
+    assert isinstance(s, Recorder)
+    s.close()

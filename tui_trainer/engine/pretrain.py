@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tui_trainer.config import RunConfig
-from tui_trainer.store import RunStore
+from tui_trainer.engine.recorder import Recorder
 
 __all__ = ["PretrainError", "greedy_pretrain"]
 
@@ -37,7 +37,7 @@ def greedy_pretrain(
     model: nn.Module,
     x_train: torch.Tensor,
     cfg: RunConfig,
-    store: RunStore,
+    store: Recorder,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """Pre-train ``model.blocks`` one by one, in place; returns the pre-training steps taken.

@@ -1,4 +1,4 @@
-"""Provides Trainer: the training loop, from a RunConfig to records in a RunStore.
+"""Provides Trainer: the training loop, from a RunConfig to records in a Recorder (RunStore).
 
 It reads top to bottom: set up (seed, device, data, model, optimizer, probe), then for each
 step take the epoch's next batch, forward, backward, (probe), step, log, evaluate,
@@ -30,6 +30,7 @@ from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
 from tui_trainer.engine.probes import LayerProbe, Sample
+from tui_trainer.engine.recorder import Recorder
 from tui_trainer.engine.runtime import (
     Progress,
     TrainResult,
@@ -38,7 +39,6 @@ from tui_trainer.engine.runtime import (
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
-from tui_trainer.store import RunStore
 
 __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
 
@@ -58,7 +58,7 @@ class StopTraining(Exception):
 
 
 class Trainer:
-    """Trains one RunConfig, recording into a RunStore."""
+    """Trains one RunConfig, recording into a Recorder (a RunStore for every real run)."""
 
     def __init__(
         self,
@@ -156,7 +156,7 @@ class Trainer:
         store.set_status("running", self.step, resumed=self.resume)
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, store: RunStore, resume: bool = False) -> TrainResult:
+    def run(self, store: Recorder, resume: bool = False) -> TrainResult:
         """Train to the end (or a stop) and record into ``store``; never raises for a
         failure of training itself: the result (and the store) say ``crashed``."""
         if not self.prepared:
