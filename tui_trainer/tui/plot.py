@@ -9,7 +9,7 @@ full span, so a spike is drawn even when thousands of steps share one column.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -22,6 +22,22 @@ __all__ = ["BrailleCanvas", "ChartSeries", "render_chart"]
 
 _BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] of a cell
 Y_LABEL = 8
+
+
+def append_runs(text: Text, cells: Iterable[tuple[str, Style | None]]) -> Text:
+    """Append (character, style) cells to ``text``, one span per run of equal styles: a
+    chart row is a few spans, not one per character."""
+    run: list[str] = []
+    style: Style | None = None
+    for ch, st in cells:
+        if st != style and run:
+            text.append("".join(run), style)
+            run = []
+        style = st
+        run.append(ch)
+    if run:
+        text.append("".join(run), style)
+    return text
 
 
 @dataclass(frozen=True)
@@ -77,21 +93,13 @@ class BrailleCanvas:
                 y0 += sy
 
     def rows(self) -> list[Text]:
-        out = []
-        for bits, styles in zip(self.bits, self.styles, strict=False):
-            text = Text()
-            run, run_style = [], None
-            for b, st in zip(bits, styles, strict=False):
-                ch = chr(0x2800 + b) if b else " "
-                if st is not run_style and run:
-                    text.append("".join(run), run_style)
-                    run = []
-                run_style = st
-                run.append(ch)
-            if run:
-                text.append("".join(run), run_style)
-            out.append(text)
-        return out
+        return [
+            append_runs(
+                Text(),
+                ((chr(0x2800 + b) if b else " ", st) for b, st in zip(bits, styles, strict=False)),
+            )
+            for bits, styles in zip(self.bits, self.styles, strict=False)
+        ]
 
 
 def _log_data(d: CurveData) -> CurveData:

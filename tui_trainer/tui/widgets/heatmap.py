@@ -8,6 +8,7 @@ When there are more layers than rows, neighbouring layers share a row (their mea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 from rich.color import Color
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from tui_trainer.tui.fmt import fmt_num, fmt_steps
 from tui_trainer.tui.history import HeatData
+from tui_trainer.tui.plot import append_runs
 from tui_trainer.tui.widgets.lines import TextLines
 
 __all__ = ["GradientHeatmap", "layer_groups", "ramp_style", "shade", "value_range"]
@@ -132,25 +134,21 @@ class GradientHeatmap(TextLines):
         for start, end, first in groups:
             label = layer_label(self.layer_names, start, end, label_w - 1) if first else ""
             line = Text(label.ljust(label_w), "bold")
-            prev_style, run = None, []
-            for c in range(cols):
-                b0 = c * nb // cols
-                b1 = max(b0 + 1, (c + 1) * nb // cols)
-                v = group_mean(
-                    [r[b] for r in heat.rows[start:end] for b in range(b0, min(b1, nb))]
-                )
-                if v is None:
-                    ch, st = "·", missing
-                else:
-                    t = (v - lo) / span
-                    ch, st = (shade(t), Style()) if mono else ("█", ramp_style(t))
-                if st != prev_style and run:
-                    line.append("".join(run), prev_style)
-                    run = []
-                prev_style = st
-                run.append(ch)
-            if run:
-                line.append("".join(run), prev_style)
+
+            def cells(start: int = start, end: int = end) -> Iterator[tuple[str, Style]]:
+                for c in range(cols):
+                    b0 = c * nb // cols
+                    b1 = max(b0 + 1, (c + 1) * nb // cols)
+                    v = group_mean(
+                        [r[b] for r in heat.rows[start:end] for b in range(b0, min(b1, nb))]
+                    )
+                    if v is None:
+                        yield "·", missing
+                    else:
+                        t = (v - lo) / span
+                        yield (shade(t), Style()) if mono else ("█", ramp_style(t))
+
+            append_runs(line, cells())
             lines.append(line)
         lines.append(self.legend(lo, hi, heat.log, label_w, mono))
         return lines
