@@ -186,9 +186,8 @@ def resume(
     from rich.console import Console
 
     from tui_trainer.config import load_preset_file
-    from tui_trainer.engine.signals import stop_on_signals
-    from tui_trainer.engine.trainer import Trainer
-    from tui_trainer.store import RunReader, RunStore, resolve_run
+    from tui_trainer.headless import train_config
+    from tui_trainer.store import RunReader, resolve_run
 
     run_dir = resolve_run(run_ref, runs_dir)
     if not (run_dir / "checkpoints" / "last.pt").is_file():
@@ -197,18 +196,12 @@ def resume(
         if r.status() in ("running", "paused"):
             raise fail(f"{run_dir}: the run is still {r.status()}")
     cfg = load_preset_file(run_dir / "config.toml").resolve()
-    trainer = Trainer(cfg)
-    trainer.prepare()
-    store = RunStore(run_dir)
-    with stop_on_signals(trainer):
-        result = trainer.run(store, resume=True).to_dict()
-    store.close()
-    with RunReader(run_dir) as r:
-        result["final"] = r.last_values()
+    console = Console(stderr=json_out)
+    result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)
     if json_out:
         _print_json(result)
     else:
-        Console().print(f"{result['status']} at step {result['steps']}: {run_dir}")
+        console.print(f"{result['status']} at step {result['steps']}: {run_dir}", highlight=False)
     if result["status"] != "finished":
         raise typer.Exit(1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -43,22 +44,30 @@ def train_config(
     runs_dir: str | None,
     console: Console,
     show_progress: bool,
+    resume_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Create a run for cfg, train it, and return the result as a JSON-able dict."""
+    """Create a run for cfg (or continue the stopped run in ``resume_dir`` from its last
+    checkpoint), train it, and return the result as a JSON-able dict."""
     from tui_trainer.engine.trainer import Trainer  # torch loads here, not at CLI import
 
     trainer = Trainer(cfg)
     trainer.prepare()  # bad data/model input fails here, before a run directory exists
-    store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
+    if resume_dir is None:
+        store = RunStore.create(
+            runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
+        )
+    else:
+        store = RunStore(resume_dir)
+    resume = resume_dir is not None
     label = cfg.preset + (f"/{cfg.variant}" if cfg.variant else "")
     try:
         with stop_on_signals(trainer):
             if show_progress and console.is_terminal:
-                result = _with_bar(trainer, store, label, console)
+                result = _with_bar(trainer, store, label, console, resume)
             elif show_progress:
-                result = _with_lines(trainer, store, label, console)
+                result = _with_lines(trainer, store, label, console, resume)
             else:
-                result = trainer.run(store)
+                result = trainer.run(store, resume=resume)
     finally:
         store.close()
     out = result.to_dict()
@@ -69,7 +78,9 @@ def train_config(
     return out
 
 
-def _with_bar(trainer: Any, store: RunStore, label: str, console: Console) -> Any:
+def _with_bar(
+    trainer: Any, store: RunStore, label: str, console: Console, resume: bool
+) -> Any:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -99,10 +110,12 @@ def _with_bar(trainer: Any, store: RunStore, label: str, console: Console) -> An
             )
 
         trainer.on_progress = update
-        return trainer.run(store)
+        return trainer.run(store, resume=resume)
 
 
-def _with_lines(trainer: Any, store: RunStore, label: str, console: Console) -> Any:
+def _with_lines(
+    trainer: Any, store: RunStore, label: str, console: Console, resume: bool
+) -> Any:
     last = [0.0]
 
     def update(p: Any) -> None:
@@ -119,7 +132,7 @@ def _with_lines(trainer: Any, store: RunStore, label: str, console: Console) -> 
         )
 
     trainer.on_progress = update
-    return trainer.run(store)
+    return trainer.run(store, resume=resume)
 
 
 def summary_table(results: list[dict[str, Any]]) -> Table:
