@@ -19,8 +19,11 @@ second over all its blocks, over the bare loop's. Two ratios are printed: wall-c
 CPU time of this process (``time.process_time``), which a machine shared with other
 processes disturbs far less (two identical bare variants differed by up to 10% wall-clock
 and 2% CPU time here while other engineers trained on the same two cores).
-``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` are set before torch loads: glibc
-returning memory to the OS between steps distorted timings by up to 40% (DESIGN.md §4).
+A second bare loop, timed as one more variant, shows the noise floor: its ratio is what
+the measurement alone gives (1.000 on a quiet machine; 5 rounds instead of 12 left ±4% on
+the MLP here). ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` are set before
+torch loads: glibc returning memory to the OS between steps distorted timings by up to 40%
+(DESIGN.md §4).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ MODELS = {
     "mlp": (
         "20-layer MLP, width 256",
         ModelConfig(kind="mlp", depth=20, width=256, activation="relu", init="he"),
-        {"block": 60, "rounds": 5, "calibrate": 60},
+        {"block": 60, "rounds": 12, "calibrate": 60},
     ),
     "resnet20": (
         "ResNet-20 (CIFAR, width 16)",
@@ -137,7 +140,7 @@ def probe_variant(b: Bench, name: str, every: int | str, workdir: str) -> Varian
 
     def after(step: int, loss: torch.Tensor) -> None:
         if state["sampled"]:
-            probe.after_step(step + 1)
+            probe.after_step(step + 1, keep=schedule.will_sample(step + 1))
             for s in probe.drain():
                 store.layer_stats(s.step, s.rows)
                 values = {f"grad_norm/{n}": g for n, g in s.param_grad_norms.items()}
@@ -201,7 +204,12 @@ def bench_model(key: str, rounds: int, workdir: str, anchors: bool) -> list[tupl
         torch.randint(0, 10, (BATCH,), generator=g),
     )
     auto = probe_variant(b, 'our probes, default (every = "auto")', "auto", workdir)
-    variants = [Variant("bare loop"), auto, probe_variant(b, "our probes, every step", 1, workdir)]
+    variants = [
+        Variant("bare loop"),
+        Variant("bare loop, again (the noise floor)"),
+        auto,
+        probe_variant(b, "our probes, every step", 1, workdir),
+    ]
     b.block(variants[0], 3)  # warm-up: allocator, kernels
     b.block(auto, sizes["calibrate"])  # untimed: "auto" calibrates and picks its interval
     n = max(int(auto.every), 2)
@@ -234,7 +242,7 @@ def bench_model(key: str, rounds: int, workdir: str, anchors: bool) -> list[tupl
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--models", default="mlp,resnet20")
-    ap.add_argument("--rounds", type=int, default=0, help="default: 9 (MLP), 4 (ResNet-20)")
+    ap.add_argument("--rounds", type=int, default=0, help="default: 12 (MLP), 4 (ResNet-20)")
     ap.add_argument("--no-anchors", action="store_true", help="skip wandb and TensorBoard")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

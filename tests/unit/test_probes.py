@@ -20,7 +20,12 @@ from torch import nn
 from tui_trainer.config import ModelConfig, RunConfig, config_to_toml
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.probes import LayerProbe
-from tui_trainer.engine.reductions import GRAD_HIST_LOG10, activation_summary, moments
+from tui_trainer.engine.reductions import (
+    GRAD_HIST_LOG10,
+    activation_summary,
+    activation_summary_host,
+    moments,
+)
 from tui_trainer.engine.trainer import Trainer
 from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore
 
@@ -28,14 +33,14 @@ torch.set_num_threads(1)
 COL = {c: i for i, c in enumerate(STAT_COLUMNS)}
 
 
-def reference_step(model, opt, x, y, autocast=None, histogram=False, exact=False):
+def reference_step(model, opt, x, y, autocast=None, histogram=False, exact=False, keep=False):
     """One probed step; returns (sample, reference values computed directly)."""
     units = model.layer_units()
     named = list(model.named_parameters())
     if not hasattr(model, "test_probe"):  # one probe a model: later samples run its fast path
         model.test_probe = LayerProbe(units, named)
     probe = model.test_probe
-    probe.exact_counts = exact  # True: the accelerator's code path (count always, never read)
+    probe.accelerator_path = exact  # True: the accelerator's code path on the CPU
     acts, outs = {}, {}
     handles = []
     for i, u in enumerate(units):
@@ -64,7 +69,7 @@ def reference_step(model, opt, x, y, autocast=None, histogram=False, exact=False
     total = nn.utils.clip_grad_norm_(model.parameters(), float("inf")).item()
     before = {n: p.detach().clone() for n, p in named}
     opt.step()
-    probe.after_step(7)
+    probe.after_step(7, keep=keep)
     for h in handles:
         h.remove()
     (sample,) = probe.drain()
@@ -180,6 +185,24 @@ def test_mlp_statistics_equal_direct_computation(cfg, optim):
     assert all(same[i] is (not blocks[i].residual and cfg.dropout == 0) for i in range(cfg.depth))
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["cpu", "accelerator-path"])
+def test_consecutive_samples_keep_the_snapshot_and_stay_exact(exact):
+    # Probes every step: after_step(keep=True) takes the next snapshot while the weights are
+    # in cache. Each sample must still equal the direct computation, also when a weight is
+    # changed in place between two samples (its version counter moves: a fresh snapshot).
+    model = make(ModelConfig(kind="mlp", depth=3, width=16, activation="relu", init="he"), (12,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = batch((12,))
+    for i in range(4):
+        sample, ref = reference_step(model, opt, x, y, exact=exact, keep=True)
+        check_sample(sample, ref)
+        if i == 1:
+            with torch.no_grad():
+                model.blocks[1].linear.weight.mul_(0.5)
+    if not exact:
+        assert model.test_probe._kept is not None  # the CPU path did keep it
+
+
 def test_saturation_follows_its_definition():
     # Large weights push sigmoid and tanh units to their bounds: a real mix to count.
     for act in ("sigmoid", "tanh"):
@@ -269,14 +292,14 @@ def test_std_of_a_nearly_constant_layer_keeps_its_digits():
     # would lose it all; the probe centres first.
     g = torch.Generator().manual_seed(0)
     y = 0.6 + 1e-4 * torch.randn(256, 64, generator=g)
-    for exact in (False, True):
-        s = [t.item() for t in activation_summary(y, "sigmoid", exact_counts=exact)]
+    for summary in (activation_summary, activation_summary_host):
+        s = [float(t) for t in summary(y, "sigmoid")]
         mean, std = moments(s[0], s[1], s[7], y.numel())
         close(std, y.double().std(correction=0).item(), 1e-3)
         close(mean, y.double().mean().item(), 1e-6)
     # a spread layer takes the one-pass sums (no second pass), to the same digits
     y = torch.randn(256, 64, generator=g) * 0.3 + 0.5
-    s = [t.item() for t in activation_summary(y, "sigmoid", exact_counts=False)]
+    s = activation_summary_host(y, "sigmoid")
     assert math.isnan(s[7])
     mean, std = moments(s[0], s[1], s[7], y.numel())
     close(std, y.double().std(correction=0).item(), 1e-5)
@@ -286,16 +309,16 @@ def test_nonfinite_values_are_counted_exactly():
     y = torch.randn(10, 10)
     y[0, :3] = math.inf
     y[5, 5] = math.nan
-    for exact in (False, True):
-        assert activation_summary(y, "relu", exact_counts=exact)[6].item() == 4
-    assert activation_summary(torch.randn(10), "relu", exact_counts=False)[6].item() == 0
+    assert float(activation_summary(y, "relu")[6]) == 4
+    assert activation_summary_host(y, "relu")[6] == 4
+    assert activation_summary_host(torch.randn(10), "relu")[6] == 0
 
 
 @pytest.mark.parametrize("exact", [False, True], ids=["cpu-lazy", "accelerator-path"])
 def test_nonfinite_gradient_values_are_counted_per_layer(exact):
     model = make(ModelConfig(kind="mlp", depth=3, width=8), (4,))
     probe = LayerProbe(model.layer_units(), list(model.named_parameters()))
-    probe.exact_counts = exact  # what an accelerator does: count always, never read
+    probe.accelerator_path = exact  # what an accelerator does: count always, never read
     probe.attach()
     F.cross_entropy(model(torch.randn(4, 4)), torch.tensor([0, 1, 2, 3])).backward()
     grad = model.blocks[1].linear.weight.grad

@@ -167,3 +167,17 @@ def test_trainer_records_the_interval_auto_chose(runs_dir):
     assert reader.meta()["probe_every"] == events[-1][3]["every"]
     steps, _ = reader.layer_stat_matrix("grad_norm")
     assert steps[:2] == [1, 1 + CALIBRATION_EVERY]  # calibration samples, then the choice
+
+
+@pytest.mark.parametrize("every,hist", [(1, 0), (3, 0), (4, 5), ("auto", 0)])
+def test_will_sample_foretells_due_without_changing_it(every, hist):
+    s = ProbeSchedule(every, histogram_every=hist)
+    seen = []
+    for step in range(40):
+        foretold = s.will_sample(step)
+        assert s.will_sample(step) == foretold  # asking twice changes nothing
+        seen.append(s.due(step))
+        assert seen[-1] == foretold, step
+    assert any(seen)
+    if every != 1:
+        assert not all(seen)

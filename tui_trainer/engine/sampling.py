@@ -87,6 +87,12 @@ class ProbeSchedule:
         self._next = step + self.every
         return True
 
+    def will_sample(self, step: int) -> bool:
+        """Whether ``due(step)`` will say yes, if nothing changes the interval before (a hint:
+        the probe keeps its weight snapshot for the next step only when it is sampled)."""
+        hist = self.histogram_every > 0 and step >= self._next_hist
+        return hist or (self.every > 0 and step >= self._next)
+
     def restore(self, every: int | None) -> None:
         """After a resume: keep the interval chosen before, sample at once."""
         if self.auto and isinstance(every, int) and every > 0:

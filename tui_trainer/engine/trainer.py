@@ -254,7 +254,8 @@ class Trainer:
                 if self.scheduled:
                     self.scheduler.step()
             if sampled:
-                self.probe.after_step(self.step + 1)  # recorded as steps completed, like scalars
+                # recorded as steps completed, like scalars
+                self.probe.after_step(self.step + 1, keep=self.sampler.will_sample(self.step + 1))
             with torch.no_grad():  # summed on the device; read at log steps only
                 loss_sum.add_(loss.detach(), alpha=len(y))
                 if self.objective.has_accuracy:
