@@ -64,7 +64,7 @@ MODELS = {
     "resnet20": (
         "ResNet-20 (CIFAR, width 16)",
         ModelConfig(kind="cifar_net", depth=20, width=16, residual=True),
-        {"block": 6, "rounds": 4, "calibrate": 26},
+        {"block": 6, "rounds": 6, "calibrate": 26},
     ),
 }
 
@@ -242,7 +242,7 @@ def bench_model(key: str, rounds: int, workdir: str, anchors: bool) -> list[tupl
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--models", default="mlp,resnet20")
-    ap.add_argument("--rounds", type=int, default=0, help="default: 12 (MLP), 4 (ResNet-20)")
+    ap.add_argument("--rounds", type=int, default=0, help="default: 12 (MLP), 6 (ResNet-20)")
     ap.add_argument("--no-anchors", action="store_true", help="skip wandb and TensorBoard")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
