@@ -235,7 +235,9 @@ def follow(root: str, seconds: float, rate: float, layers: int, rounds: int) -> 
     try:
         term.wait_for(b"step ", 30)
         proc = psutil.Process(term.proc.pid)
-        time.sleep(1.0)
+        settle = time.perf_counter() + 1.0
+        while time.perf_counter() < settle:  # keep reading: frames left in the terminal
+            term.pump(0.01)  # would be stamped late (up to +1 s of false lag) or block the app
         res["rss_start"] = proc.memory_info().rss / 2**20
         proc.cpu_percent(None)
         seen: list[tuple[float, int]] = []
