@@ -68,16 +68,17 @@ async def test_view_keys(recorded_run, fake_diagnose):
         heat = screen.query_one(GradientHeatmap)
         await wait_for(pilot, lambda: heat.heat is not None and heat.heat.stat == "out_grad_norm")
         await pilot.press("2")
-        assert screen.has_class("-zoom", "-zoom-gradients")
+        await wait_for(pilot, lambda: screen.has_class("-zoom", "-zoom-gradients"))
         assert not screen.query_one("#curves").display
         await pilot.press("escape")
-        assert screen.zoom == "" and screen.query_one("#curves").display
+        await wait_for(pilot, lambda: screen.zoom == "")
+        assert screen.query_one("#curves").display
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")
-        assert app.screen is screen
+        await wait_for(pilot, lambda: app.screen is screen)
         await pilot.press("escape")  # back to the picker
-        assert isinstance(app.screen, PickerScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
 
 
 async def test_controls_write_control_rows(live_run, fake_diagnose):
