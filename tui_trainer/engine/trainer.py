@@ -24,8 +24,8 @@ from torch import nn
 
 from tui_trainer.config import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
-from tui_trainer.engine import exhibits
 from tui_trainer.engine.data import Dataset, augment_batch, build_dataset, epoch_order, num_batches
+from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
@@ -44,8 +44,6 @@ __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything
 
 CONTROL_INTERVAL = 0.2  # seconds between reads of the control table
 PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks
-EVAL_BATCH = 1024
-TRAIN_EVAL_MAX = 10_000  # train.eval_train measures at most this many training examples
 
 
 class StopTraining(Exception):
@@ -96,14 +94,10 @@ class Trainer:
         self.y_train = self.data.y_train.to(self.device)
         self.x_val = self.data.x_val.to(self.device)
         self.y_val = self.data.y_val.to(self.device)
-        # Lecture exhibits: PCA beside an autoencoder; a LeNet's filters (and where they began).
-        self.pca = (
-            exhibits.PCABaseline(self.x_train, cfg.model.code_size)
-            if self.objective.task == "reconstruct"
-            else None
-        )
-        self.initial_filters = (
-            self.model.first_layer_filters().clone() if exhibits.has_features(self.model) else None
+        # Validation, the training set in eval mode, PCA beside an autoencoder, exhibits.
+        tensors = (self.x_train, self.y_train, self.x_val, self.y_val)
+        self.evaluator = Evaluator(
+            cfg, self.model, self.objective, self.data, tensors, self._autocast
         )
         self.probe = LayerProbe(
             self.units, list(self.model.named_parameters()), cfg.probe.stats, self.device
@@ -304,37 +298,7 @@ class Trainer:
             if self.stop_requested:
                 raise StopTraining("stopped", self.stop_requested)
         if self.total_steps > 0:  # else the closing evaluation records them at step 0
-            self._record_exhibits()
-
-    def _record_exhibits(self) -> None:
-        if self.initial_filters is not None:
-            record = exhibits.features_record(
-                self.model,
-                self.x_val[:EVAL_BATCH],
-                self.y_val[:EVAL_BATCH],
-                self.data.class_names,
-                self.initial_filters,
-            )
-            self.store.event(self.step, "features", record)
-            self.store.scalars(self.step, {"features/filter_change": record["filter_change"]})
-        if exhibits.has_truth_table(self.model, self.x_val):
-            table = exhibits.truth_table_record(self.model, self.x_val, self.y_val)
-            self.store.event(self.step, "truth_table", table)
-
-    @torch.no_grad()
-    def _extra_evaluations(self, values: dict[str, float]) -> dict[str, float]:
-        """PCA's error next to the autoencoder's; the training set measured in eval mode."""
-        extra: dict[str, float] = {}
-        if self.pca is not None:
-            extra["val/pca_mse"] = self.pca.mse(self.x_val)
-        if self.cfg.train.eval_train and len(self.y_train):
-            loss, acc = self._measure(self.x_train[:TRAIN_EVAL_MAX], self.y_train[:TRAIN_EVAL_MAX])
-            extra["train_eval/loss"] = loss
-            extra["gap/loss"] = values["val/loss"] - loss
-            if acc is not None:
-                extra["train_eval/acc"] = acc
-                extra["gap/acc"] = acc - values["val/acc"]
-        return extra
+            self.evaluator.record_exhibits(self.store, self.step)
 
     def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
         if seen == 0:
@@ -399,37 +363,13 @@ class Trainer:
             self._pause(reason=f"non-finite values in layer {layer}")
 
     # -- evaluation ------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _measure(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-        """Mean loss and accuracy (None without one) over x, y in eval mode, in batches."""
-        self.model.eval()
-        total_loss = torch.zeros((), device=self.device)
-        total_correct = torch.zeros((), device=self.device)
-        for i in range(0, len(y), EVAL_BATCH):
-            xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
-            with self._autocast():
-                out = self.model(xb)
-                total_loss += self.objective.loss(out, xb, yb).float() * len(yb)
-            total_correct += self.objective.correct(out, xb, yb)
-        self.model.train()
-        n = len(y)
-        acc = total_correct.item() / n if self.objective.has_accuracy else None
-        return total_loss.item() / n, acc
-
-    @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
-        if len(self.y_val) == 0:
+        values = self.evaluator.metrics()
+        if not values:
             return {}
-        loss, acc = self._measure(self.x_val, self.y_val)
-        values = {"val/loss": loss}
-        if acc is not None:
-            values["val/acc"] = acc
-        if self.objective.task == "reconstruct":
-            values["val/recon_mse"] = values["val/loss"]
-        values.update(self._extra_evaluations(values))
         self.store.scalars(self.step, values)
         self.store.event(self.step, "eval", values)
-        self._record_exhibits()
+        self.evaluator.record_exhibits(self.store, self.step)
         key, better = self.objective.best_key(values)
         if key in values and (key not in self.best or better(values[key], self.best[key])):
             self.best[key] = values[key]
