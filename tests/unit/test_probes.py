@@ -21,10 +21,12 @@ from tui_trainer.config import ModelConfig, RunConfig, config_to_toml
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.probes import LayerProbe
 from tui_trainer.engine.reductions import (
+    DOT_CHUNK,
     GRAD_HIST_LOG10,
     activation_summary,
     activation_summary_host,
     moments,
+    sumsq,
 )
 from tui_trainer.engine.trainer import Trainer
 from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore
@@ -303,6 +305,21 @@ def test_std_of_a_nearly_constant_layer_keeps_its_digits():
     assert math.isnan(s[7])
     mean, std = moments(s[0], s[1], s[7], y.numel())
     close(std, y.double().std(correction=0).item(), 1e-5)
+
+
+def test_sumsq_matches_float64_on_every_layout():
+    g = torch.Generator().manual_seed(0)
+    big = torch.randn(DOT_CHUNK * 2 + 7, generator=g) * 1e-3  # several parts, a short last one
+    for t in (
+        big,
+        big[: 7 * 5000].view(-1, 7)[:, :5],  # non-contiguous: the vector_norm path
+        torch.randn(64, 33, generator=g).to(torch.bfloat16),  # not a BLAS type
+        torch.randn(10, dtype=torch.float64, generator=g),
+    ):
+        want = t.double().pow(2).sum().item()
+        close(sumsq(t), want, 1e-5, 0)
+    assert math.isinf(sumsq(torch.tensor([1.0, math.inf])))
+    assert math.isnan(sumsq(torch.tensor([1.0, math.nan])))
 
 
 def test_nonfinite_values_are_counted_exactly():

@@ -136,10 +136,6 @@ class LayerProbe:
     def attached(self) -> bool:
         return bool(self._handles)
 
-    @property
-    def param_names(self) -> Sequence[str]:
-        return self.layout.param_names
-
     # -- one sampled step -----------------------------------------------------------------
     def attach(self, histogram: bool = False) -> None:
         """Hook every unit for the coming forward and backward pass."""
