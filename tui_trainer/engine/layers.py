@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 __all__ = [
-    "ACTS",
     "MAX_PARAMETERS",
     "LayerUnit",
     "Layer",
@@ -52,7 +51,7 @@ def check_size(n: int) -> None:
         raise ModelError(f"model: ~{n:,} parameters is too many (limit 500M)")
 
 
-ACTS: dict[str, Callable[[bool], nn.Module]] = {
+_ACTS: dict[str, Callable[[bool], nn.Module]] = {
     "relu": lambda inplace: nn.ReLU(inplace=inplace),
     "leaky_relu": lambda inplace: nn.LeakyReLU(0.01, inplace=inplace),
     "sigmoid": lambda _: nn.Sigmoid(),
@@ -68,9 +67,9 @@ def need_image(shape: tuple[int, ...], kind: str) -> None:
 
 
 def make_act(name: str, inplace: bool = False) -> nn.Module:
-    if name not in ACTS:
-        raise ModelError(f"model.activation: expected one of {', '.join(ACTS)}, got {name!r}")
-    return ACTS[name](inplace)
+    if name not in _ACTS:
+        raise ModelError(f"model.activation: expected one of {', '.join(_ACTS)}, got {name!r}")
+    return _ACTS[name](inplace)
 
 
 def _gain(activation: str) -> float:

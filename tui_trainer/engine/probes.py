@@ -383,7 +383,8 @@ class LayerProbe:
         values: list[float] = [NAN] * self._head_size() if head is None else head
         if snap is not None:
             wsq: list[float] = []
-            for s, p, w in zip(snap, self.params, self._flat_params(), strict=True):
+            # the views after_backward checked this step (a snapshot implies that it ran)
+            for s, p, w in zip(snap, self.params, self._flat, strict=True):
                 s.sub_(p)  # before - after, one tensor at a time
                 values.append(math.sqrt(sumsq(s) if w is None else flat_sumsq(s.view(-1))))
                 if keep:  # the next sample's snapshot and weight norm, while p is in cache

@@ -79,19 +79,24 @@ class ProbeSchedule:
 
     def due(self, step: int) -> bool:
         """Whether ``step`` is sampled (and sets ``histogram`` for it)."""
-        self.histogram = self.histogram_every > 0 and step >= self._next_hist
+        self.histogram = self._histogram_due(step)
         if self.histogram:
             self._next_hist = step + self.histogram_every
-        if self.every <= 0 or step < self._next:
+        if not self._interval_due(step):
             return self.histogram
         self._next = step + self.every
         return True
 
+    def _histogram_due(self, step: int) -> bool:
+        return self.histogram_every > 0 and step >= self._next_hist
+
+    def _interval_due(self, step: int) -> bool:
+        return self.every > 0 and step >= self._next
+
     def will_sample(self, step: int) -> bool:
         """Whether ``due(step)`` will say yes, if nothing changes the interval before (a hint:
         the probe keeps its weight snapshot for the next step only when it is sampled)."""
-        hist = self.histogram_every > 0 and step >= self._next_hist
-        return hist or (self.every > 0 and step >= self._next)
+        return self._histogram_due(step) or self._interval_due(step)
 
     def restore(self, every: int | None) -> None:
         """After a resume: keep the interval chosen before, sample at once."""
