@@ -234,8 +234,20 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the app")
+            raise AssertionError(f"timed out after {timeout} s: {_app_state(pilot.app, predicate)}")
         await pilot.pause(0.05)
+
+
+def _app_state(app, predicate) -> str:
+    """What a timed-out wait was for, and where the app stood (a flaky run says why)."""
+    try:
+        what = inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        what = repr(predicate)
+    screens = [type(s).__name__ for s in app.screen_stack]
+    workers = [f"{w.name}:{w.state.name}" for w in app.workers]
+    notes = [str(n.message) for n in app._notifications]
+    return f"{what} | screens {screens} | workers {workers} | notifications {notes}"
 
 
 async def dashboard_ready(pilot, runs: int = 1, findings: bool = True) -> None:

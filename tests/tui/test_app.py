@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -12,7 +14,8 @@ from textual.geometry import Region
 from tui_trainer.runner import RunProcess
 from tui_trainer.store import RunReader
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.messages import ControlDone
+from tui_trainer.tui.follow import RunFollower
+from tui_trainer.tui.messages import ControlDone, RunProcessEnded, RunSnapshotReady
 from tui_trainer.tui.screens.confirm import ConfirmScreen, QuitScreen
 from tui_trainer.tui.screens.dashboard import DashboardScreen
 from tui_trainer.tui.screens.edit import EditScreen
@@ -262,6 +265,29 @@ async def test_quit_question_goes_away_when_the_runs_end(sleeper):
         await wait_for(pilot, lambda: not app.is_running)
 
 
+async def test_a_child_that_ends_is_noticed_when_its_store_cannot_be_marked(
+    sleeper, monkeypatch
+):
+    """Marking the run crashed fails (a locked store): the app still learns it ended."""
+
+    def locked(run_dir, code):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("tui_trainer.runner.mark_if_crashed", locked)
+    seen: list = []
+    app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
+    app.processes[sleeper.run_dir] = sleeper
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        app.supervise(sleeper)
+        sleeper.process.kill()
+        await wait_for(pilot, lambda: any(isinstance(m, RunProcessEnded) for m in seen))
+        await pilot.pause()
+        assert sleeper.run_dir not in app.processes
+        (ended,) = [m for m in seen if isinstance(m, RunProcessEnded)]
+        assert ended.returncode == -9 and ended.error == "database is locked"
+        assert any("database is locked" in str(n.message) for n in app._notifications)
+
+
 async def test_quit_can_stop_runs(sleeper, monkeypatch):
     monkeypatch.setattr("tui_trainer.tui.app.STOP_WAIT_S", 0.3)
     app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
@@ -368,3 +394,33 @@ async def test_typing_filters_the_picker(tmp_path):
         await pilot.press("escape", "r")  # with no filter, r is the runs screen again
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)
+
+
+async def test_a_new_heat_statistic_is_drawn_when_the_run_has_not_changed(
+    recorded_run, fake_diagnose
+):
+    """Pressing g on a finished run: a redraw may come before the follower's answer.
+
+    The answer has the same version (the run did not change); it must still be drawn.
+    """
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        screen = app.screen
+        screen.workers.cancel_group(screen, "follow")  # this test posts the snapshots
+        await pilot.pause()
+        old = screen.current
+        assert old.heat is not None and old.heat.stat != "out_grad_norm"
+        screen.heat_stat = "out_grad_norm"
+        screen._dirty = True
+        screen.redraw()  # before the answer: nothing to show for the new statistic
+        heat = screen.query_one(GradientHeatmap)
+        assert heat.heat is None and "reading out_grad_norm" in _text(heat)
+        other = RunFollower(recorded_run, "out_grad_norm")
+        while other.poll():
+            pass
+        answer = dataclasses.replace(old, heat=other.snapshot().heat)
+        other.reader.close()
+        screen.post_message(RunSnapshotReady(answer))
+        await wait_for(pilot, lambda: heat.heat is not None and heat.heat.stat == "out_grad_norm")
+        assert len(heat.heat.rows) == len(old.heat.rows)

@@ -128,15 +128,28 @@ class TrainerApp(App[None]):
         """Wait for a child to end; RunProcess.poll marks it crashed if it died live."""
         worker = get_current_worker()
         while not worker.is_cancelled:
-            code = process.poll()
-            if code is not None:
-                self.post_message(RunProcessEnded(process.run_dir, code))
-                return
-            time.sleep(SUPERVISE_S)
+            code = process.process.poll()
+            if code is None:
+                time.sleep(SUPERVISE_S)
+                continue
+            error = ""
+            try:
+                process.poll()  # marks the run crashed if it died while marked live
+            except Exception as exc:  # a locked or vanished store: the child still ended
+                error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.post_message(RunProcessEnded(process.run_dir, code, error))
+            return
 
     @on(RunProcessEnded)
     def _ended(self, message: RunProcessEnded) -> None:
         self.processes.pop(message.run_dir, None)
+        if message.error:
+            self.notify(
+                f"{message.run_dir.name} ended (code {message.returncode}) but could not be "
+                f"marked crashed: {message.error}",
+                severity="error",
+                timeout=10,
+            )
         if isinstance(self.screen, QuitScreen) and not self.live_processes():
             self.screen.dismiss("leave")  # the question is moot: nothing trains any more
 

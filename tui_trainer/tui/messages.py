@@ -97,10 +97,14 @@ class LaunchFailed(Message):
 
 @dataclass
 class RunProcessEnded(Message):
-    """A training child process launched by this app has exited."""
+    """A training child process launched by this app has exited.
+
+    ``error``: why its run could not be marked crashed (one line), else empty.
+    """
 
     run_dir: Path
     returncode: int
+    error: str = ""
 
 
 @dataclass

@@ -243,7 +243,10 @@ class DashboardScreen(Screen[None]):
         snap = self.current
         if snap is None:
             return
-        key = (snap.run_dir, snap.version, self.heat_stat)
+        # the statistic the snapshot carries is part of the key: after a key press the
+        # follower's answer has the same version as the snapshot drawn before it came
+        carried = snap.heat.stat if snap.heat is not None else None
+        key = (snap.run_dir, snap.version, self.heat_stat, carried)
         if self._drawn.get("selected") != key:
             self._drawn["selected"] = key
             self._draw_layers(snap)
@@ -269,11 +272,12 @@ class DashboardScreen(Screen[None]):
     def _draw_layers(self, snap: RunSnapshot) -> None:
         names = [str(layer["name"]) for layer in snap.layers]
         heat = snap.heat if snap.heat is not None and snap.heat.stat == self.heat_stat else None
-        empty = (
-            "no layer statistics yet (the first probe sample comes soon)"
-            if snap.live
-            else "no layer statistics were recorded (probe.every = 0, or nothing was trained)"
-        )
+        if snap.heat is not None and heat is None:
+            empty = f"reading {self.heat_stat}…"  # the follower's answer to a key press
+        elif snap.live:
+            empty = "no layer statistics yet (the first probe sample comes soon)"
+        else:
+            empty = "no layer statistics were recorded (probe.every = 0, or nothing was trained)"
         self.query_one(GradientHeatmap).set_data(heat, names, empty)
         col = STAT_COLUMNS.index(self.heat_stat)
         latest = [row[col] if row is not None else None for row in snap.latest]
