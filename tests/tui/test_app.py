@@ -424,3 +424,25 @@ async def test_a_new_heat_statistic_is_drawn_when_the_run_has_not_changed(
         screen.post_message(RunSnapshotReady(answer))
         await wait_for(pilot, lambda: heat.heat is not None and heat.heat.stat == "out_grad_norm")
         assert len(heat.heat.rows) == len(old.heat.rows)
+
+
+async def test_latest_bars_show_exact_zeros_as_zero_not_the_log_floor():
+    """A sigmoid net's first layers get updates that round to nothing in float32: 0."""
+    from textual.app import App
+
+    from tui_trainer.tui.history import HeatData
+    from tui_trainer.tui.widgets.layer_bars import LayerBars
+
+    class Bars(App):
+        def compose(self):
+            yield LayerBars()
+
+    app = Bars()
+    async with app.run_test(size=(40, 6)) as pilot:
+        bars = app.query_one(LayerBars)
+        heat = HeatData("update_ratio", True, (0,), ((-12.0,), (-3.0,)))
+        bars.set_data(heat, [0.0, 1e-3], 10)
+        await pilot.pause()
+        tokens = [line.split()[0] for line in _text(bars).splitlines()[1:] if line.strip()]
+        values = [t for t in tokens if t[0] not in "█■"]  # a layer's second line: a bar only
+        assert values == ["0", "0.001"]

@@ -45,12 +45,15 @@ class LayerBars(TextLines):
         bar_w = max(1, width - value_w - 1)
         mono = self.app.no_color
         for start, end, first in groups:
-            shown = group_mean([transform(v, heat.log) for v in self.latest[start:end]])
+            values = self.latest[start:end]
+            shown = group_mean([transform(v, heat.log) for v in values])
             line = Text()
             if not first:
                 line.append(" " * (value_w + 1))
             elif shown is None:
                 line.append("-".rjust(value_w) + " ", "dim")
+            elif heat.log and all(v == 0 for v in values if v is not None):
+                line.append("0".rjust(value_w) + " ")  # exact zeros: not the log floor's 1e-12
             else:
                 value = 10**shown if heat.log else shown
                 line.append(fmt_num(value, 2).rjust(value_w) + " ")
