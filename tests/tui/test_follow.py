@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
+
+import pytest
 
 from tui_trainer.store import RunStore
 from tui_trainer.tui.follow import RunFollower
+from tui_trainer.tui.overlay import metric_lines
 
 from .conftest import LAYERS, stat_row
 
@@ -87,3 +91,21 @@ def test_diagnose_runs_in_a_subprocess(recorded_run):
     assert found == [] and error == "findings unavailable (no tui_trainer.no_such_module)"
     found, error = run_diagnose(recorded_run.parent / "nope")
     assert found == [] and error.startswith("diagnose failed:")
+
+
+@pytest.mark.parametrize(
+    ("task", "title"),
+    [("classify", "accuracy"), ("reconstruct", "reconstruction error"), (None, "metric")],
+)
+def test_second_chart_title_before_any_rows_comes_from_the_recorded_task(tmp_path, task, title):
+    """No 'learning rate' title that flips to 'accuracy' when the first rows come."""
+    store = RunStore.create(tmp_path, "p", "", json.dumps({"preset": "p"}), "", run_id="r")
+    if task is not None:
+        store.set_meta(task=task)  # what the trainer records before its first step
+    store.close()
+    follower = RunFollower(tmp_path / "r")
+    follower.poll()
+    snap = follower.snapshot()
+    follower.reader.close()
+    assert not snap.curves
+    assert metric_lines([snap])[0] == title

@@ -53,6 +53,7 @@ class RunSnapshot:
     preset: str = ""
     variant: str = ""
     title: str = ""
+    task: str = ""  # classify, perceptron, reconstruct (recorded at the start of training)
     status: str = "created"
     reason: str = ""
     error: str = ""
@@ -222,6 +223,7 @@ class RunFollower:
             preset=str(meta.get("preset", "")),
             variant=str(meta.get("variant", "")),
             title=str((meta.get("config") or {}).get("title", "")),
+            task=str(meta.get("task", "")),
             status=self.status,
             reason=self.reason,
             error=self.error,

@@ -31,11 +31,16 @@ LOSS_LINES = [Line("train/loss", "train"), Line("val/loss", "val", True)]
 def metric_lines(snaps: list[RunSnapshot]) -> tuple[str, list[Line], bool]:
     """The second chart: its title, its lines, and whether a log scale suits it."""
     names = {n for s in snaps for n in s.curves}
-    if names & {"train/acc", "val/acc"}:
-        return "accuracy", [Line("train/acc", "train"), Line("val/acc", "val", True)], False
-    if "val/recon_mse" in names:
+    acc = [Line("train/acc", "train"), Line("val/acc", "val", True)]
+    # before the first rows the runs' task says which chart is coming (no title flip)
+    tasks = {s.task for s in snaps} if not names else set()
+    if names & {"train/acc", "val/acc"} or tasks & {"classify", "perceptron"}:
+        return "accuracy", acc, False
+    if "val/recon_mse" in names or "reconstruct" in tasks:
         lines = [Line("val/recon_mse", "autoencoder"), Line("val/pca_mse", "PCA", True, BASELINE)]
         return "reconstruction error", lines, True
+    if not names:
+        return "metric", acc, False  # the task is not recorded yet: no guess
     if "grad/total_norm" in names:
         return "total gradient norm", [Line("grad/total_norm", "‖g‖")], True
     return "learning rate", [Line("train/lr", "lr")], True
