@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from textual.geometry import Region
@@ -14,7 +15,7 @@ from textual.geometry import Region
 from tui_trainer.runner import RunProcess
 from tui_trainer.store import RunReader
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.follow import RunFollower
+from tui_trainer.tui.follow import RunFollower, RunSnapshot
 from tui_trainer.tui.messages import ControlDone, RunProcessEnded, RunSnapshotReady
 from tui_trainer.tui.screens.confirm import ConfirmScreen, QuitScreen
 from tui_trainer.tui.screens.dashboard import DashboardScreen
@@ -446,3 +447,13 @@ async def test_latest_bars_show_exact_zeros_as_zero_not_the_log_floor():
         tokens = [line.split()[0] for line in _text(bars).splitlines()[1:] if line.strip()]
         values = [t for t in tokens if t[0] not in "█■"]  # a layer's second line: a bar only
         assert values == ["0", "0.001"]
+
+
+def test_status_line_says_a_created_run_is_starting():
+    """Before its first step a child imports PyTorch and loads data: seconds of 'step 0'."""
+    from tui_trainer.tui.widgets.status_line import status_text
+
+    created = RunSnapshot(run_dir=Path("r"), run_id="r", status="created")
+    assert "starting" in status_text(created).plain
+    running = dataclasses.replace(created, status="running", step=3)
+    assert "starting" not in status_text(running).plain

@@ -29,6 +29,8 @@ def status_text(
     total = f"/{snap.total_steps:,}" if snap.total_steps else ""
     pct = f" {100 * snap.step / snap.total_steps:.0f}%" if snap.total_steps else ""
     text.append(f"  step {snap.step:,}{total}{pct}", "bold")
+    if snap.status == "created":  # the child is importing PyTorch, loading data, building
+        text.append("  starting: loading PyTorch, the data and the model…", "italic dim")
     if snap.epoch is not None:
         text.append(f"  ep {snap.epoch:.1f}")
     if snap.steps_per_s:
