@@ -10,6 +10,7 @@ with the tail of its log. No UI imports here.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -92,12 +93,12 @@ def launch(
 ) -> RunProcess:
     """Create a run (unless resuming ``run_dir``) and start its training child process."""
     resume = run_dir is not None
+    store = None
     if run_dir is None:
         store = RunStore.create(
             runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
         )
         run_dir = store.run_dir
-        store.close()
     env = dict(os.environ)
     n = threads or child_threads()
     env.update(OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n), PYTHONUNBUFFERED="1")
@@ -115,8 +116,14 @@ def launch(
             env=env,
             start_new_session=True,  # Ctrl+C in the app's terminal does not reach it
         )
+        if store is not None:
+            # the trainer records these too, but only after its imports: a child that dies
+            # before then leaves a 'created' run that readers can now tell from a live one
+            store.set_meta(pid=proc.pid, host=socket.gethostname())
     finally:
         log.close()
+        if store is not None:
+            store.close()
     return RunProcess(run_dir, proc)
 
 

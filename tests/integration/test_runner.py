@@ -8,7 +8,7 @@ import time
 
 from tui_trainer.presets import find_preset
 from tui_trainer.runner import launch
-from tui_trainer.store import RunReader
+from tui_trainer.store import RunReader, list_runs
 
 
 def wait_for(pred, timeout=60.0):
@@ -62,6 +62,18 @@ def test_kill_9_is_shown_as_crashed_and_keeps_records(runs_dir):
     last = r.events("status")[-1][3]
     assert last["status"] == "crashed" and "signal 9" in last["error"]
     assert len(r.series("train/loss")) > 20  # every flushed record is kept
+
+
+def test_a_child_killed_while_starting_is_not_left_looking_created(runs_dir):
+    """Killed during its imports, with nobody supervising: readers see it crashed."""
+    proc = launch(long_xor(), runs_dir, threads=1)
+    r = RunReader(proc.run_dir)
+    assert r.meta()["pid"] == proc.pid  # recorded at launch, before the trainer runs
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.process.wait(30)  # not RunProcess.wait: that would mark the run itself
+    assert r.meta()["status"] == "created"  # the trainer never started
+    assert r.status() == "crashed"
+    assert list_runs(runs_dir)[0].status == "crashed"
 
 
 def test_exception_in_child_is_crashed_with_log(runs_dir, tmp_path):

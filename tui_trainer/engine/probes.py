@@ -21,9 +21,11 @@ Two paths to the same numbers (sample.py's flat layout, then ``sample.unpack``):
 
 Costs (why it is built this way, DESIGN §4): activation statistics are computed inside the
 forward hook, because a later in-place op (``ReLU(inplace=True)``) changes the tensor; the
-gradient flowing out of a layer comes from a tensor hook on its output (module backward
-hooks cost ~9% even when idle, and raise with in-place ops); where a unit's output is its
-activation's output (most layers), one forward hook serves both.
+gradient flowing out of a layer comes from a pre-hook on the autograd node that produced
+its output (``grad_fn.register_prehook``: half a tensor hook's cost; a tensor hook only
+where the output has no node), not a module backward hook (~9% even when idle, and they
+raise with in-place ops); where a unit's output is its activation's output (most layers),
+one forward hook serves both.
 
 torch.compile (``train.compile``): hooks added to a compiled module never fire
 (pytorch#117758), and compiling them in would put their cost on every step. So plain steps

@@ -13,6 +13,7 @@ from typing import Any
 from tui_trainer.store.schema import (
     BLOCK,
     BLOCKS_FROM,
+    LIVE_STATUSES,
     STAT_COLUMNS,
     StoreError,
     connect,
@@ -245,7 +246,7 @@ def _pid_alive(pid: int) -> bool:
 
 def effective_status(meta: dict[str, Any]) -> str:
     status = str(meta.get("status", "created"))
-    if status in ("running", "paused") and meta.get("host") == socket.gethostname():
+    if status in LIVE_STATUSES and meta.get("host") == socket.gethostname():
         pid = meta.get("pid")
         if isinstance(pid, int) and not _pid_alive(pid):
             return "crashed"
