@@ -128,17 +128,16 @@ class TrainerApp(App[None]):
         """Wait for a child to end; RunProcess.poll marks it crashed if it died live."""
         worker = get_current_worker()
         while not worker.is_cancelled:
-            code = process.process.poll()
-            if code is None:
-                time.sleep(SUPERVISE_S)
-                continue
             error = ""
             try:
-                process.poll()  # marks the run crashed if it died while marked live
-            except Exception as exc:  # a locked or vanished store: the child still ended
+                code = process.poll()
+            except Exception as exc:  # marking it failed (a locked store): it still ended
+                code = process.process.returncode
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.post_message(RunProcessEnded(process.run_dir, code, error))
-            return
+            if code is not None:
+                self.post_message(RunProcessEnded(process.run_dir, code, error))
+                return
+            time.sleep(SUPERVISE_S)
 
     @on(RunProcessEnded)
     def _ended(self, message: RunProcessEnded) -> None:
