@@ -25,12 +25,14 @@ if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # glibc reads it at start-up: re
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from tui_trainer.config import config_to_toml  # noqa: E402
+from tui_trainer.config import (
+    config_to_toml,  # noqa: E402
+    find_preset,  # noqa: E402
+)
 from tui_trainer.engine.data import build_dataset, epoch_order, num_batches  # noqa: E402
 from tui_trainer.engine.models import build_model  # noqa: E402
 from tui_trainer.engine.optim import build_optimizer  # noqa: E402
 from tui_trainer.engine.trainer import Trainer, seed_everything  # noqa: E402
-from tui_trainer.presets import find_preset  # noqa: E402
 from tui_trainer.store import RunStore  # noqa: E402
 
 

@@ -12,8 +12,8 @@ import math
 
 import pytest
 
+from tui_trainer.cli.verify import evaluate, plan, train_plan
 from tui_trainer.store import RunReader
-from tui_trainer.verify import evaluate, plan, train_plan
 
 CHEAP = ["mcculloch-pitts", "perceptron-gates", "xor-perceptron", "xor-mlp", "digits-mlp",
          "lenet-1989", "features", "pretraining-2006", "autoencoder-vs-pca", "batchnorm",

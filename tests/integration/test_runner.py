@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from tui_trainer.presets import find_preset
+from tui_trainer.config import find_preset
 from tui_trainer.runner import launch
 from tui_trainer.store import RunReader, list_runs
 

@@ -150,8 +150,8 @@ def test_export_csv_round_trips_the_store(runs_dir, tmp_path):
 
 def test_resume_finishes_a_stopped_run(runs_dir):
     from tests.unit.test_trainer import new_store
+    from tui_trainer.config import find_preset
     from tui_trainer.engine.trainer import Trainer
-    from tui_trainer.presets import find_preset
 
     cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=60", "train.log_every=1"])
     store = new_store(runs_dir, cfg)

@@ -9,11 +9,12 @@ import pytest
 from tui_trainer.config import (
     ConfigError,
     RunConfig,
+    all_presets,
     config_to_toml,
+    find_preset,
     load_preset_file,
     parse_set,
 )
-from tui_trainer.presets import all_presets, find_preset
 
 PRESET = """
 title = "t"

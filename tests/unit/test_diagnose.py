@@ -10,9 +10,8 @@ from typer.testing import CliRunner
 
 from tui_trainer import diagnose as dg
 from tui_trainer.cli import app
-from tui_trainer.config import config_to_toml
+from tui_trainer.config import config_to_toml, find_preset
 from tui_trainer.diagnose import Finding, diagnose_reader, diagnose_run
-from tui_trainer.presets import find_preset
 from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore
 
 CPU = 'train.device="cpu"'

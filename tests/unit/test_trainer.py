@@ -7,10 +7,9 @@ import time
 
 import torch
 
-from tui_trainer.config import config_to_toml
+from tui_trainer.config import config_to_toml, find_preset
 from tui_trainer.engine.checkpoint import load
 from tui_trainer.engine.trainer import Trainer
-from tui_trainer.presets import find_preset
 from tui_trainer.store import RunReader, RunStore
 
 

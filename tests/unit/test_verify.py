@@ -1,4 +1,4 @@
-"""Tests for the [expect] schema (tui_trainer.expect) and verify's evaluation of checks.
+"""Tests for the [expect] schema (tui_trainer.config.expect) and verify's evaluation of checks.
 
 Runs are written directly with RunStore, so every check type is shown to pass on numbers
 that satisfy it and to fail on numbers that do not: a check that cannot fail is a defect.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tui_trainer.cli.verify import evaluate, plan
 from tui_trainer.config import ConfigError, load_preset_file
-from tui_trainer.expect import ExpectError, RunView, measure, parse_expect
+from tui_trainer.config.expect import ExpectError, RunView, measure, parse_expect
 from tui_trainer.store import RunReader, RunStore
-from tui_trainer.verify import evaluate, plan
 
 CHECK = {"text": "t", "metric": "val/acc", "op": ">=", "value": 0.9}
 
@@ -120,7 +120,7 @@ def test_plan_seeds_and_variants(tmp_path: Path) -> None:
 
 
 def test_every_builtin_preset_has_checks_on_its_own_variants() -> None:
-    from tui_trainer.presets import all_presets
+    from tui_trainer.config import all_presets
 
     presets = all_presets()
     names = {p.name for p in presets}
@@ -142,7 +142,7 @@ def test_every_builtin_preset_has_checks_on_its_own_variants() -> None:
 
 
 def test_measure_final_max_min_step_and_reach(tmp_path: Path) -> None:
-    from tui_trainer.expect import Ref
+    from tui_trainer.config.expect import Ref
 
     rows = [(10, 0.5), (20, 0.9), (30, 0.8)]
     run = _run(tmp_path, {"val/acc": rows}, batches_per_epoch=5)
@@ -161,7 +161,7 @@ def test_measure_final_max_min_step_and_reach(tmp_path: Path) -> None:
 
 
 def test_measure_layer_stats(tmp_path: Path) -> None:
-    from tui_trainer.expect import Ref
+    from tui_trainer.config.expect import Ref
     from tui_trainer.store import STAT_COLUMNS
 
     store = RunStore.create(tmp_path, "p", "", "{}", "")
@@ -360,7 +360,7 @@ def test_verify_cli_exit_codes_and_json(tmp_path: Path) -> None:
 
 def test_verify_module_imports_without_torch() -> None:
     code = (
-        "import sys, tui_trainer.verify, tui_trainer.expect; "
+        "import sys, tui_trainer.cli.verify, tui_trainer.config.expect; "
         "bad = [m for m in ('torch', 'textual') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -372,7 +372,7 @@ def test_verify_module_imports_without_torch() -> None:
 
 
 def test_lecture_doc_is_generated_from_verify_json(tmp_path: Path) -> None:
-    from tui_trainer.lecture_doc import CLAIMS, main
+    from tui_trainer.cli.lecture_doc import CLAIMS, main
 
     checks = [
         {"preset": "xor-mlp", "claim": 4, "check": "learns | XOR", "measured": "10/10",
@@ -413,8 +413,8 @@ def test_paper_companions_resolve_and_build_at_the_papers_sizes() -> None:
     plain `verify`, and builds its model for MNIST/CIFAR-10 shapes (no data needed)."""
     import torch
 
+    from tui_trainer.config import all_presets
     from tui_trainer.engine.models import build_model, count_parameters
-    from tui_trainer.presets import all_presets
 
     presets = {p.name: p for p in all_presets()}
     paper = {n: p for n, p in presets.items() if p.resolve().scale == "paper"}

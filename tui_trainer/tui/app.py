@@ -98,7 +98,7 @@ class TrainerApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="launch")
     def launch_runs(self, preset: str, variants: list[str | None], overrides: list[str]) -> None:
-        from tui_trainer.presets import find_preset
+        from tui_trainer.config import find_preset
 
         try:
             found = find_preset(preset, self.presets_dir)

@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_trainer.config import ConfigError, PresetFile, RunConfig, load_preset_file
-from tui_trainer.presets import preset_dirs
+from tui_trainer.config import ConfigError, PresetFile, RunConfig, load_preset_file, preset_dirs
 
 __all__ = ["PresetEntry", "describe", "load_entries", "sections"]
 

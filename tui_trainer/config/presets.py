@@ -6,7 +6,8 @@ import difflib
 import importlib.util
 from pathlib import Path
 
-from tui_trainer.config import ConfigError, PresetFile, load_preset_file
+from tui_trainer.config.files import PresetFile, load_preset_file
+from tui_trainer.config.strict import ConfigError
 
 __all__ = ["all_presets", "builtin_dir", "find_preset", "preset_dirs"]
 
@@ -20,7 +21,7 @@ def builtin_dir() -> Path:
         spec = None
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parent.parent / "presets"
+    return Path(__file__).resolve().parents[2] / "presets"
 
 
 def preset_dirs(presets_dir: str | Path | None = None) -> list[Path]:

@@ -2,7 +2,7 @@
 
 For each preset named (by default every preset of ``scale = "cpu"`` that has checks), the
 variants its ``[expect]`` checks read are trained headless, once per seed, as ordinary
-recorded runs; then every check is evaluated on those runs (see ``tui_trainer.expect`` for
+recorded runs; then every check is evaluated on those runs (see ``tui_trainer.config.expect`` for
 the schema). Output: a table (preset, claim, check, measured, expected, pass/fail), or with
 ``--json`` exactly ``{"checks": [{"preset", "claim", "check", "measured", "expected",
 "passed"}, ...]}`` on stdout. Progress goes to stderr. torch is imported only to train.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_trainer.config import ConfigError, PresetFile
-from tui_trainer.expect import OPS, Check, RunView, measure, parse_expect, required_passes
+from tui_trainer.config.expect import OPS, Check, RunView, measure, parse_expect, required_passes
 
 __all__ = ["CheckResult", "PresetPlan", "evaluate", "plan", "verify_command"]
 
@@ -56,7 +56,7 @@ class CheckResult:
 
 def plan(names: list[str], seeds: int, presets_dir: str | None = None) -> list[PresetPlan]:
     """Resolve the presets and their checks; bad input raises ValueError (one line)."""
-    from tui_trainer.presets import all_presets, find_preset
+    from tui_trainer.config import all_presets, find_preset
 
     if seeds < 1:
         raise ValueError(f"--seeds: expected an integer >= 1, got {seeds}")
@@ -108,7 +108,7 @@ def train_plan(item: PresetPlan, runs_dir: str | None, console: Any) -> None:
     """Train every (variant, seed) of the plan, recording the run directories."""
     import time
 
-    from tui_trainer.headless import train_config
+    from tui_trainer.cli.headless import train_config
 
     for variant in item.variants:
         for seed in item.seeds:
@@ -187,7 +187,7 @@ def compare(check: Check, left: float | None, right: float | None) -> bool:
 
 
 def _describe(check: Check, left: float | None, right: float | None) -> str:
-    from tui_trainer.expect import _num
+    from tui_trainer.config.expect import _num
 
     unit = f" {check.left.unit}" if check.left.at == "reach" else ""
     if check.right is None:

@@ -1,10 +1,9 @@
-"""Provides the training child process and its supervisor.
+"""Provides launch and RunProcess: start a run's training child process and watch it.
 
-``python -m tui_trainer.runner RUN_DIR [--resume]`` trains the run whose ``config.toml``
-is in RUN_DIR, writing its store and printing to ``output.log``. The app starts runs with
-``launch`` and watches them with ``RunProcess``: a crash, an out-of-memory kill or a
-``kill -9`` of the child never takes the app down, and the run is then marked ``crashed``
-with the tail of its log. No UI imports here.
+``launch`` creates the run (unless resuming) and starts ``python -m tui_trainer.runner
+RUN_DIR`` with its output in ``output.log``. A crash, an out-of-memory kill or a ``kill -9``
+of the child never takes its parent down; ``RunProcess.poll`` then marks the run
+``crashed`` with the tail of its log. No UI imports here.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_trainer.config import RunConfig, config_to_toml, load_preset_file
+from tui_trainer.config import RunConfig, config_to_toml
 from tui_trainer.store import LIVE_STATUSES, RunReader, RunStore
 
-__all__ = ["RunProcess", "child_threads", "launch", "log_tail", "main"]
+__all__ = ["RunProcess", "child_threads", "launch", "log_tail", "mark_if_crashed"]
 
 
 def child_threads() -> int:
@@ -125,44 +123,3 @@ def launch(
         if store is not None:
             store.close()
     return RunProcess(run_dir, proc)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    resume = "--resume" in args
-    args = [a for a in args if a != "--resume"]
-    if len(args) != 1:
-        print("usage: python -m tui_trainer.runner RUN_DIR [--resume]", file=sys.stderr)
-        return 2
-    run_dir = Path(args[0])
-    cfg = load_preset_file(run_dir / "config.toml").resolve()
-    import torch
-
-    from tui_trainer.engine.signals import stop_on_signals
-    from tui_trainer.engine.trainer import Trainer
-
-    threads = cfg.train.threads or int(os.environ.get("TUI_TRAINER_THREADS", "0"))
-    if threads:
-        torch.set_num_threads(threads)
-    store = RunStore(run_dir)
-    trainer = Trainer(cfg)
-    started = time.time()
-    try:
-        trainer.prepare()
-        with stop_on_signals(trainer):
-            result = trainer.run(store, resume=resume)
-    except Exception as exc:
-        store.set_status("crashed", 0, error=f"{type(exc).__name__}: {exc}")
-        store.close()
-        raise
-    store.close()
-    print(
-        f"{result.status} after {result.steps} steps in {time.time() - started:.1f}s"
-        + (f": {result.error}" if result.error else ""),
-        flush=True,
-    )
-    return 0 if result.status in ("finished", "stopped") else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tui_trainer.config import ConfigError
+from tui_trainer.config.strict import ConfigError
 
 __all__ = [
     "Check",

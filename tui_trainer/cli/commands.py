@@ -80,7 +80,7 @@ def root(
 @bad_input
 def presets(presets_dir: PresetsDir = None, json_out: JsonOut = False) -> None:
     """List presets with their lecture claim."""
-    from tui_trainer.presets import all_presets
+    from tui_trainer.config import all_presets
 
     items = []
     for p in all_presets(presets_dir):
@@ -121,8 +121,7 @@ def show(
     json_out: JsonOut = False,
 ) -> None:
     """Print the resolved config of a preset."""
-    from tui_trainer.config import config_to_toml
-    from tui_trainer.presets import find_preset
+    from tui_trainer.config import config_to_toml, find_preset
 
     cfg = find_preset(preset, presets_dir).resolve(variant, sets or [])
     if json_out:
@@ -149,8 +148,8 @@ def run(
     """Train a preset headless, record the run, print a summary."""
     from rich.console import Console
 
-    from tui_trainer.headless import summary_table, train_config
-    from tui_trainer.presets import find_preset
+    from tui_trainer.cli.headless import summary_table, train_config
+    from tui_trainer.config import find_preset
 
     if variant and all_variants:
         raise fail("--variant and --all: give one or the other")
@@ -185,8 +184,8 @@ def resume(
     """Continue a stopped run from its last checkpoint, exactly where it left off."""
     from rich.console import Console
 
+    from tui_trainer.cli.headless import train_config
     from tui_trainer.config import load_preset_file
-    from tui_trainer.headless import train_config
     from tui_trainer.store import RunReader, resolve_run
 
     run_dir = resolve_run(run_ref, runs_dir)
@@ -332,7 +331,7 @@ def export(
         for path in export_csv(run_dir, Path(out)):
             typer.echo(str(path))
     else:
-        from tui_trainer.export_tb import export_tensorboard
+        from tui_trainer.store.export_tb import export_tensorboard
 
         typer.echo(str(export_tensorboard(run_dir, Path(out))))
 
@@ -395,7 +394,7 @@ def verify(
     json_out: JsonOut = False,
 ) -> None:
     """Check the presets' lecture claims; print a table; exit 1 if one fails."""
-    from tui_trainer.verify import verify_command
+    from tui_trainer.cli.verify import verify_command
 
     code = verify_command(names or [], seeds, runs_dir, presets_dir, json_out)
     raise typer.Exit(code)
@@ -404,7 +403,7 @@ def verify(
 @app.command()
 def doctor() -> None:
     """The environment: Python, torch, CUDA/MPS, GPUs, cores, terminal."""
-    from tui_trainer.doctor import report
+    from tui_trainer.cli.doctor import report
 
     for key, value in report():
         typer.echo(f"{key:>16}: {value}")

@@ -1,0 +1,8 @@
+"""Provides the ``tui-trainer`` command line: Typer commands (thin), the headless run
+display, ``verify`` and ``doctor``. torch loads only inside commands that train."""
+
+from __future__ import annotations
+
+from tui_trainer.cli.commands import app, main
+
+__all__ = ["app", "main"]

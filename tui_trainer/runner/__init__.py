@@ -1,0 +1,17 @@
+"""Provides the producers of runs: the training child process, its launcher and supervisor.
+
+``launch`` starts ``python -m tui_trainer.runner RUN_DIR`` (``child``) for a run;
+``RunProcess`` watches one child. No UI imports: the app and the CLI both use it.
+"""
+
+from __future__ import annotations
+
+from tui_trainer.runner.launch import (
+    RunProcess,
+    child_threads,
+    launch,
+    log_tail,
+    mark_if_crashed,
+)
+
+__all__ = ["RunProcess", "child_threads", "launch", "log_tail", "mark_if_crashed"]

@@ -1,0 +1,56 @@
+"""Provides the training child's entry point: ``python -m tui_trainer.runner RUN_DIR``.
+
+It trains the run whose ``config.toml`` is in RUN_DIR (``--resume``: from its last
+checkpoint), recording into the run's store; its stdout and stderr are ``output.log``.
+Exit code 0 when the run finished or was stopped, 1 otherwise, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from tui_trainer.config import load_preset_file
+from tui_trainer.store import RunStore
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    resume = "--resume" in args
+    args = [a for a in args if a != "--resume"]
+    if len(args) != 1:
+        print("usage: python -m tui_trainer.runner RUN_DIR [--resume]", file=sys.stderr)
+        return 2
+    run_dir = Path(args[0])
+    cfg = load_preset_file(run_dir / "config.toml").resolve()
+    import torch
+
+    from tui_trainer.engine.signals import stop_on_signals
+    from tui_trainer.engine.trainer import Trainer
+
+    threads = cfg.train.threads or int(os.environ.get("TUI_TRAINER_THREADS", "0"))
+    if threads:
+        torch.set_num_threads(threads)
+    store = RunStore(run_dir)
+    trainer = Trainer(cfg)
+    started = time.time()
+    try:
+        trainer.prepare()
+        with stop_on_signals(trainer):
+            result = trainer.run(store, resume=resume)
+    except Exception as exc:
+        store.set_status("crashed", 0, error=f"{type(exc).__name__}: {exc}")
+        store.close()
+        raise
+    store.close()
+    print(
+        f"{result.status} after {result.steps} steps in {time.time() - started:.1f}s"
+        + (f": {result.error}" if result.error else ""),
+        flush=True,
+    )
+    return 0 if result.status in ("finished", "stopped") else 1
+
