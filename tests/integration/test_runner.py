@@ -8,7 +8,7 @@ import time
 
 from tui_trainer.config import find_preset
 from tui_trainer.runner import launch
-from tui_trainer.store import RunReader, list_runs
+from tui_trainer.store import RunReader, list_runs, send_control
 
 
 def wait_for(pred, timeout=60.0):
@@ -38,7 +38,7 @@ def test_stop_request_and_sigterm(runs_dir):
     proc = launch(long_xor(), runs_dir, threads=1)
     r = RunReader(proc.run_dir)
     assert wait_for(lambda: r.meta().get("status") == "running")
-    r.send("stop")
+    send_control(r.run_dir, "stop")
     assert proc.wait(60) == 0
     assert r.status() == "stopped"
     assert (proc.run_dir / "checkpoints" / "last.pt").is_file()

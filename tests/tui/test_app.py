@@ -274,7 +274,7 @@ async def test_a_child_that_ends_is_noticed_when_its_store_cannot_be_marked(
     def locked(run_dir, code):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr("tui_trainer.runner.launch.mark_if_crashed", locked)
+    monkeypatch.setattr("tui_trainer.runner.process.mark_if_crashed", locked)
     seen: list = []
     app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
     app.processes[sleeper.run_dir] = sleeper

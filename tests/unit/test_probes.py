@@ -29,7 +29,7 @@ from tui_trainer.engine.reductions import (
     sumsq,
 )
 from tui_trainer.engine.trainer import Trainer
-from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore
+from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore, send_control
 
 torch.set_num_threads(1)
 COL = {c: i for i, c in enumerate(STAT_COLUMNS)}
@@ -514,7 +514,7 @@ def test_pause_policy_pauses_the_run(runs_dir):
         while reader.meta().get("status") != "paused" and time.monotonic() < deadline:
             time.sleep(0.02)
         paused.append(reader.meta().get("status"))
-        reader.send("stop")
+        send_control(reader.run_dir, "stop")
 
     threading.Thread(target=drive, daemon=True).start()
     result = trainer.run(store)

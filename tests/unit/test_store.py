@@ -19,6 +19,7 @@ from tui_trainer.store import (
     StoreError,
     list_runs,
     resolve_run,
+    send_control,
 )
 
 
@@ -115,13 +116,13 @@ def test_reader_tails_a_writer_in_another_process(runs_dir):
 def test_control_rows(runs_dir):
     s = make_store(runs_dir)
     r = RunReader(s.run_dir)
-    r.send("pause")
-    r.send("stop")
+    send_control(r.run_dir, "pause")
+    send_control(r.run_dir, "stop")
     assert s.pending_controls()[0][1] == "pause"
     assert s.pending_controls() == []  # each request is handed out once
     assert [c[2] for c in r.controls()] == [True, True]
     with pytest.raises(ValueError):
-        r.send("explode")
+        send_control(r.run_dir, "explode")
     s.close()
 
 

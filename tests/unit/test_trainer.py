@@ -10,7 +10,7 @@ import torch
 from tui_trainer.config import config_to_toml, find_preset
 from tui_trainer.engine.checkpoint import load
 from tui_trainer.engine.trainer import Trainer
-from tui_trainer.store import RunReader, RunStore
+from tui_trainer.store import RunReader, RunStore, send_control
 
 
 def new_store(runs_dir, cfg) -> RunStore:
@@ -59,7 +59,7 @@ def test_stop_request_is_honoured(runs_dir):
         while reader.meta().get("status") != "running":
             time.sleep(0.02)
         time.sleep(0.3)
-        reader.send("stop")
+        send_control(reader.run_dir, "stop")
 
     threading.Thread(target=ask, daemon=True).start()
     t0 = time.monotonic()
@@ -82,16 +82,16 @@ def test_pause_then_resume(runs_dir):
     def drive():
         while reader.meta().get("status") != "running":
             time.sleep(0.02)
-        reader.send("pause")
+        send_control(reader.run_dir, "pause")
         while reader.meta().get("status") != "paused":
             time.sleep(0.02)
         step = reader.meta()["step"]
         time.sleep(0.5)
         seen.append(reader.meta()["step"] == step)  # no progress while paused
-        reader.send("resume")
+        send_control(reader.run_dir, "resume")
         while reader.meta().get("status") != "running":
             time.sleep(0.02)
-        reader.send("stop")
+        send_control(reader.run_dir, "stop")
 
     threading.Thread(target=drive, daemon=True).start()
     result = trainer.run(store)

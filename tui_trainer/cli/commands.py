@@ -299,14 +299,15 @@ def stop(
     runs_dir: RunsDir = None,
 ) -> None:
     """Ask a running run to checkpoint and stop."""
-    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
 
-    with RunReader(resolve_run(run_ref, runs_dir)) as reader:
+    run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as reader:
         status = reader.status()
-        if status not in LIVE_STATUSES:
-            raise fail(f"run {reader.run_id} is {status}, not running", code=1)
-        reader.send("stop")
-    typer.echo(f"asked {reader.run_id} to stop")
+    if status not in LIVE_STATUSES:
+        raise fail(f"run {run_dir.name} is {status}, not running", code=1)
+    send_control(run_dir, "stop")
+    typer.echo(f"asked {run_dir.name} to stop")
 
 
 @app.command()

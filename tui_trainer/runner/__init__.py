@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from tui_trainer.runner.launch import (
+from tui_trainer.runner.process import (
     RunProcess,
     child_threads,
     launch,

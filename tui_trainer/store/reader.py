@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from tui_trainer.store.schema import (
     connect,
 )
 
-__all__ = ["CONTROL_COMMANDS", "RunReader", "Tail", "effective_status"]
+__all__ = ["RunReader", "Tail", "effective_status"]
 
 
 @dataclass
@@ -32,9 +31,6 @@ class Tail:
 
     def __bool__(self) -> bool:
         return bool(self.scalars or self.layer_stats or self.events)
-
-
-CONTROL_COMMANDS = ("pause", "resume", "stop", "checkpoint")
 
 
 class RunReader:
@@ -192,15 +188,6 @@ class RunReader:
         for step, layer, value in rows:
             out[layer][index[step]] = value
         return steps, out
-
-    def send(self, command: str) -> int:
-        """Ask the training process to pause, resume, stop or checkpoint."""
-        if command not in CONTROL_COMMANDS:
-            raise ValueError(f"unknown control command {command!r}")
-        cur = self._con.execute(
-            "INSERT INTO control (wall, command) VALUES (?, ?)", (time.time(), command)
-        )
-        return int(cur.lastrowid or 0)
 
     def controls(self) -> list[tuple[int, str, bool]]:
         rows = self._con.execute("SELECT id, command, done FROM control ORDER BY id")

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_trainer.runner import RunProcess, child_threads, launch
-from tui_trainer.store import RunReader
+from tui_trainer.store import send_control
 from tui_trainer.tui.messages import (
     ControlDone,
     LaunchFailed,
@@ -156,8 +156,7 @@ class TrainerApp(App[None]):
     def send_control(self, run_dir: Path, command: str) -> None:
         """Write a control row (the trainer honours it within ~0.2 s)."""
         try:
-            with RunReader(run_dir) as reader:
-                reader.send(command)
+            send_control(run_dir, command)
         except Exception as exc:  # a locked or vanished store: say so, never crash
             self.post_message(ControlDone(run_dir, command, str(exc) or type(exc).__name__))
             return
@@ -202,8 +201,7 @@ class TrainerApp(App[None]):
     def stop_and_exit(self, live: list[RunProcess]) -> None:
         for process in live:
             try:
-                with RunReader(process.run_dir) as reader:
-                    reader.send("stop")
+                send_control(process.run_dir, "stop")
             except Exception:  # the store is gone: terminate instead
                 process.terminate()
         deadline = time.monotonic() + STOP_WAIT_S
