@@ -401,3 +401,28 @@ RULES: tuple[Callable[[RunData], list[Finding]], ...] = (
     loss_plateau,
     overfitting,
 )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tui_trainer.diagnose [--nice] RUN_DIR``: the findings as one JSON list.
+
+    The app runs this in a child process, so a long run's record never fills the app's
+    memory; ``--nice`` lowers its priority below the dashboard's and the training's."""
+    import json
+    import os
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--nice" in args:
+        args.remove("--nice")
+        if hasattr(os, "nice"):
+            os.nice(10)
+    if len(args) != 1:
+        print("usage: python -m tui_trainer.diagnose [--nice] RUN_DIR", file=sys.stderr)
+        return 2
+    print(json.dumps([f.to_dict() for f in diagnose_run(args[0])], default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -50,11 +50,12 @@ def bad_input(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from tui_trainer.store import StoreError
+        from tui_trainer.text import first_line
 
         try:
             return fn(*args, **kwargs)
         except (ValueError, StoreError, FileNotFoundError) as exc:
-            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            raise fail(first_line(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -261,35 +262,21 @@ def stream(
     runs_dir: RunsDir = None,
 ) -> None:
     """Print the run's records as JSON lines (scalars, layer stats, events)."""
-    from tui_trainer.store import LIVE_STATUSES, STAT_COLUMNS, RunReader, resolve_run
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run
+    from tui_trainer.store.stream import stream_records
 
     reader = RunReader(resolve_run(run_ref, runs_dir))
     out = sys.stdout
     while True:
         tail = reader.tail()
-        for step, name, value, wall in tail.scalars:
-            out.write(
-                json.dumps(
-                    {"type": "scalar", "step": step, "name": name, "value": value, "wall": wall}
-                )
-                + "\n"
-            )
-        for row in tail.layer_stats:
-            rec = {"type": "layer_stats", "step": row[0], "layer": row[1]}
-            rec.update(zip(STAT_COLUMNS, row[2:], strict=False))
-            out.write(json.dumps(rec) + "\n")
-        for step, wall, kind, data in tail.events:
-            out.write(
-                json.dumps(
-                    {"type": "event", "step": step, "wall": wall, "kind": kind, "data": data}
-                )
-                + "\n"
-            )
+        for record in stream_records(tail):
+            out.write(json.dumps(record, allow_nan=False, default=str) + "\n")
         out.flush()
-        if not follow or (not tail and reader.status() not in LIVE_STATUSES):
+        if tail:
+            continue  # a table may hold more than one tail's limit: read on until caught up
+        if not follow or reader.status() not in LIVE_STATUSES:
             break
-        if not tail:
-            time.sleep(0.25)
+        time.sleep(0.25)
 
 
 @app.command()

@@ -27,6 +27,7 @@ from rich.table import Table
 from tui_trainer.config import RunConfig, config_to_toml
 from tui_trainer.engine.signals import stop_on_signals
 from tui_trainer.store import RunReader, RunStore
+from tui_trainer.text import run_label
 
 __all__ = ["PLAIN_INTERVAL", "summary_table", "train_config"]
 
@@ -59,7 +60,7 @@ def train_config(
     else:
         store = RunStore(resume_dir)
     resume = resume_dir is not None
-    label = cfg.preset + (f"/{cfg.variant}" if cfg.variant else "")
+    label = cfg.label
     try:
         with stop_on_signals(trainer):
             if show_progress and console.is_terminal:
@@ -150,7 +151,7 @@ def summary_table(results: list[dict[str, Any]]) -> Table:
     for r in results:
         f = r.get("final", {})
         st = r["status"]
-        label = r.get("preset", "") + (f"/{r['variant']}" if r.get("variant") else "")
+        label = run_label(r.get("preset", ""), r.get("variant"))
         table.add_row(
             label or r["run_id"],
             f"[{colour.get(st, 'red')}]{st}[/]",

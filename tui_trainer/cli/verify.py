@@ -18,6 +18,7 @@ from typing import Any
 
 from tui_trainer.config import ConfigError, PresetFile
 from tui_trainer.config.expect import OPS, Check, RunView, measure, parse_expect, required_passes
+from tui_trainer.text import run_label
 
 __all__ = ["CheckResult", "PresetPlan", "evaluate", "plan", "verify_command"]
 
@@ -113,7 +114,7 @@ def train_plan(item: PresetPlan, runs_dir: str | None, console: Any) -> None:
     for variant in item.variants:
         for seed in item.seeds:
             cfg = item.preset.resolve(variant or None, [f"train.seed={seed}"])
-            label = f"{item.preset.name}" + (f"/{variant}" if variant else "") + f" seed {seed}"
+            label = f"{run_label(item.preset.name, variant)} seed {seed}"
             t0 = time.perf_counter()
             out = train_config(cfg, runs_dir, console, show_progress=console.is_terminal)
             item.runs[(variant, seed)] = out["run_dir"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tui_trainer.config.strict import ConfigError, build, plain
+from tui_trainer.text import run_label
 
 __all__ = [
     "CheckpointConfig",
@@ -221,6 +222,11 @@ class RunConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     expect: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``preset/variant``: how every screen and summary names this run."""
+        return run_label(self.preset, self.variant)
 
     def to_dict(self) -> dict[str, Any]:
         return plain(dataclasses.asdict(self))

@@ -14,13 +14,9 @@ from torch import nn
 
 from tui_trainer.config import ModelConfig
 from tui_trainer.engine.layers import LayerUnit, ModelError, check_size, count_parameters
+from tui_trainer.text import first_line
 
 __all__ = ["build_factory"]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _resolve_factory(spec: str) -> Callable[..., object]:
@@ -30,7 +26,8 @@ def _resolve_factory(spec: str) -> Callable[..., object]:
     try:
         obj: object = importlib.import_module(module_name)
     except Exception as exc:
-        raise ModelError(f"model.factory: cannot import {spec!r} ({_first_line(exc)})") from exc
+        why = first_line(exc, with_type=True)
+        raise ModelError(f"model.factory: cannot import {spec!r} ({why})") from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ModelError(f"model.factory: cannot import {spec!r} (no attribute {part!r})")
@@ -68,7 +65,8 @@ def build_factory(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) ->
     try:
         model = fn(**kwargs)
     except Exception as exc:
-        raise ModelError(f"model.factory: {spec!r} failed ({_first_line(exc)})") from exc
+        why = first_line(exc, with_type=True)
+        raise ModelError(f"model.factory: {spec!r} failed ({why})") from exc
     if not isinstance(model, nn.Module):
         raise ModelError(
             f"model.factory: expected {spec!r} to return an nn.Module, got {type(model).__name__}"

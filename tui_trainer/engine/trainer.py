@@ -39,6 +39,7 @@ from tui_trainer.engine.runtime import (
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.text import first_line
 
 __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
 
@@ -175,7 +176,7 @@ class Trainer:
             status, reason = "stopped", "interrupted"
             self._flush_samples(raising=False)
         except Exception as exc:  # training failed: record it, keep everything flushed
-            status, reason = "crashed", f"{type(exc).__name__}: {exc}"
+            status, reason = "crashed", first_line(exc, with_type=True)
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )

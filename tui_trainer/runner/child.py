@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tui_trainer.config import load_preset_file
 from tui_trainer.store import RunStore
+from tui_trainer.text import first_line
 
 __all__ = ["main"]
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         with stop_on_signals(trainer):
             result = trainer.run(store, resume=resume)
     except Exception as exc:
-        store.set_status("crashed", 0, error=f"{type(exc).__name__}: {exc}")
+        store.set_status("crashed", 0, error=first_line(exc, with_type=True))
         store.close()
         raise
     store.close()

@@ -16,7 +16,7 @@ def prepare_out_dir(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+        raise StoreError(f"{out}: cannot write there ({exc.strerror or exc})") from None
     return out
 
 

@@ -18,7 +18,7 @@ def export_tensorboard(run_dir: Path, out: Path) -> Path:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise StoreError(
-            "--format tensorboard: needs the tensorboard package (pip install tensorboard)"
+            "TensorBoard export needs the tensorboard package (pip install tensorboard)"
         ) from None
     out = prepare_out_dir(out)
     with RunReader(run_dir) as reader:

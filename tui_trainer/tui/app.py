@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_trainer.runner import RunProcess, child_threads, launch
 from tui_trainer.store import send_control
+from tui_trainer.text import first_line
 from tui_trainer.tui.messages import (
     ControlDone,
     LaunchFailed,
@@ -106,9 +107,9 @@ class TrainerApp(App[None]):
             threads = max(1, child_threads() // len(configs))
             processes = [launch(cfg, self.runs_dir, threads=threads) for cfg in configs]
         except (ValueError, OSError) as exc:  # ConfigError, StoreError: one line
-            self.post_message(LaunchFailed(str(exc).splitlines()[0]))
+            self.post_message(LaunchFailed(first_line(exc)))
             return
-        labels = [c.preset + (f"/{c.variant}" if c.variant else "") for c in configs]
+        labels = [c.label for c in configs]
         self.post_message(RunsLaunched(processes, labels))
 
     @on(RunsLaunched)
@@ -133,7 +134,7 @@ class TrainerApp(App[None]):
                 code = process.poll()
             except Exception as exc:  # marking it failed (a locked store): it still ended
                 code = process.process.returncode
-                error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                error = first_line(exc)
             if code is not None:
                 self.post_message(RunProcessEnded(process.run_dir, code, error))
                 return
@@ -158,7 +159,7 @@ class TrainerApp(App[None]):
         try:
             send_control(run_dir, command)
         except Exception as exc:  # a locked or vanished store: say so, never crash
-            self.post_message(ControlDone(run_dir, command, str(exc) or type(exc).__name__))
+            self.post_message(ControlDone(run_dir, command, first_line(exc)))
             return
         self.post_message(ControlDone(run_dir, command))
 

@@ -1,4 +1,4 @@
-"""Provides run_diagnose: a run's findings from ``tui_trainer.diagnose``, in a subprocess.
+"""Provides run_diagnose: a run's findings from ``python -m tui_trainer.diagnose RUN_DIR``.
 
 diagnose reads a run's whole record; on a long run that is hundreds of megabytes and
 seconds of CPU. In a child process that memory is given back when it exits and the
@@ -20,12 +20,6 @@ __all__ = ["DIAGNOSE_MODULE", "run_diagnose"]
 
 DIAGNOSE_MODULE = "tui_trainer.diagnose"
 TIMEOUT_S = 120.0
-_CODE = (
-    "import json, os, sys, importlib\n"
-    "hasattr(os, 'nice') and os.nice(10)  # the dashboard and the training come first\n"
-    "m = importlib.import_module(sys.argv[1])\n"
-    "print(json.dumps([f.to_dict() for f in m.diagnose_run(sys.argv[2])], default=str))\n"
-)
 
 
 def run_diagnose(
@@ -35,7 +29,7 @@ def run_diagnose(
     env = dict(os.environ, OMP_NUM_THREADS="1")
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _CODE, module, str(run_dir)],
+            [sys.executable, "-m", module, "--nice", str(run_dir)],  # diagnose.main
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -48,7 +42,7 @@ def run_diagnose(
         return [], f"diagnose could not start: {exc}"
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
-        if any("ModuleNotFoundError" in line and module in line for line in lines):
+        if any("No module named" in line and module in line for line in lines):
             return [], f"findings unavailable (no {module})"
         return [], f"diagnose failed: {lines[-1] if lines else done.returncode}"
     try:

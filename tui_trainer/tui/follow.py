@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.store import LIVE_STATUSES, STAT_COLUMNS, RunReader, Tail
+from tui_trainer.text import run_label
 from tui_trainer.tui.history import HeatData, LayerHistory
 from tui_trainer.tui.series import CurveData, MinMaxSeries
 
@@ -84,7 +85,7 @@ class RunSnapshot:
 
     @property
     def label(self) -> str:
-        return self.preset + (f"/{self.variant}" if self.variant else "")
+        return run_label(self.preset, self.variant)
 
     @property
     def live(self) -> bool:

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_trainer.config import ConfigError, PresetFile
+from tui_trainer.text import first_line
 from tui_trainer.tui.messages import StartRequested
 
 __all__ = ["EditScreen", "parse_overrides"]
@@ -96,7 +97,7 @@ class EditScreen(ModalScreen[StartRequested | None]):
             configs = [self.preset.resolve(v, sets) for v in variants]
         except ConfigError as exc:
             self.request = None
-            message = str(exc).splitlines()[0].removeprefix(f"{self.preset.path}: ")
+            message = first_line(exc).removeprefix(f"{self.preset.path}: ")
             check.update(Text(f"✗ {message}", "bold red"))
             return
         self.request = StartRequested(self.preset_name, variants, sets)
