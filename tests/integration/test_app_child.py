@@ -78,7 +78,7 @@ async def _start_pause_resume_stop(tmp_path):
         assert _status(run_dir) == "stopped"
         await _until(pilot, lambda: screen.current.status == "stopped", "stopped on screen")
         assert (run_dir / "checkpoints" / "last.pt").is_file()
-        assert not app.live_processes()
+        assert not app.runs.live()
 
 
 async def _killed_child(tmp_path):
@@ -87,7 +87,7 @@ async def _killed_child(tmp_path):
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         screen = await _start(pilot, app, seen)
         run_dir = screen.current_dir
-        (process,) = app.processes.values()
+        (process,) = app.runs.processes.values()
         os.kill(process.pid, signal.SIGKILL)
         await _until(pilot, lambda: any(isinstance(m, RunProcessEnded) for m in seen), "exit")
         assert _status(run_dir) == "crashed"

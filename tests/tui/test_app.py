@@ -242,7 +242,7 @@ def sleeper(live_run):
 
 async def test_quit_can_leave_runs_training(sleeper):
     app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
-    app.processes[sleeper.run_dir] = sleeper
+    app.runs.adopt(sleeper)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
@@ -257,7 +257,7 @@ async def test_quit_can_leave_runs_training(sleeper):
 
 async def test_quit_question_goes_away_when_the_runs_end(sleeper):
     app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
-    app.processes[sleeper.run_dir] = sleeper
+    app.runs.adopt(sleeper)
     async with app.run_test(size=(120, 40)) as pilot:
         app.supervise(sleeper)
         await pilot.press("q")
@@ -277,22 +277,22 @@ async def test_a_child_that_ends_is_noticed_when_its_store_cannot_be_marked(
     monkeypatch.setattr("tui_trainer.runner.process.mark_if_crashed", locked)
     seen: list = []
     app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
-    app.processes[sleeper.run_dir] = sleeper
+    app.runs.adopt(sleeper)
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         app.supervise(sleeper)
         sleeper.process.kill()
         await wait_for(pilot, lambda: any(isinstance(m, RunProcessEnded) for m in seen))
         await pilot.pause()
-        assert sleeper.run_dir not in app.processes
+        assert sleeper.run_dir not in app.runs.processes
         (ended,) = [m for m in seen if isinstance(m, RunProcessEnded)]
         assert ended.returncode == -9 and ended.error == "database is locked"
         assert any("database is locked" in str(n.message) for n in app._notifications)
 
 
 async def test_quit_can_stop_runs(sleeper, monkeypatch):
-    monkeypatch.setattr("tui_trainer.tui.app.STOP_WAIT_S", 0.3)
+    monkeypatch.setattr("tui_trainer.runner.supervisor.STOP_WAIT_S", 0.3)
     app = TrainerApp(runs_dir=str(sleeper.run_dir.parent))
-    app.processes[sleeper.run_dir] = sleeper
+    app.runs.adopt(sleeper)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("q", "s")
         await wait_for(pilot, lambda: not app.is_running)
@@ -318,8 +318,8 @@ async def test_many_runs_each_get_a_follower_and_a_supervisor(tmp_path, fake_dia
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             for d, proc in zip(dirs, sleepers, strict=True):
-                app.processes[d] = RunProcess(d, proc)
-                app.supervise(app.processes[d])
+                app.runs.adopt(RunProcess(d, proc))
+                app.supervise(app.runs.processes[d])
             app.open_dashboard(dirs)
             await dashboard_ready(pilot, runs=8)
             assert len(app.screen.snaps) == 8

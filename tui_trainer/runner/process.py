@@ -45,6 +45,15 @@ class RunProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once known (without polling or marking)."""
+        return self.process.returncode
+
+    def alive(self) -> bool:
+        """Still running (polls the child; marks nothing)."""
+        return self.process.poll() is None
+
     def poll(self) -> int | None:
         """The exit code once the child has ended (and the run is marked if it crashed)."""
         code = self.process.poll()

@@ -1,14 +1,14 @@
 """Provides TrainerApp and run_app: screens, app-wide keys and the training children.
 
-Wiring only: each screen owns its handlers. The app launches training child processes
-(runner.launch) from a thread worker, supervises each with a worker that polls it, and
-on quit asks whether to stop the runs it started or leave them training.
+Wiring only: each screen owns its handlers. The training children are a
+``runner.RunSupervisor``'s: the app calls it from thread workers (launch, wait for each
+child's end, control rows) and on quit asks whether to stop the runs it started or leave
+them training.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,8 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tui_trainer.runner import RunProcess, child_threads, launch
-from tui_trainer.store import send_control
+from tui_trainer.runner import RunProcess, RunSupervisor
 from tui_trainer.text import first_line
 from tui_trainer.tui.messages import (
     ControlDone,
@@ -36,9 +35,7 @@ from tui_trainer.tui.screens.runs import RunsScreen
 
 __all__ = ["TrainerApp", "run_app"]
 
-SUPERVISE_S = 0.25
 WORKER_THREADS = 64  # long-lived workers: a follower per run shown, a supervisor per child
-STOP_WAIT_S = 10.0
 
 
 class TrainerApp(App[None]):
@@ -60,8 +57,7 @@ class TrainerApp(App[None]):
     ) -> None:
         super().__init__()
         self.runs_dir, self.presets_dir, self.attach = runs_dir, presets_dir, attach
-        self.processes: dict[Path, RunProcess] = {}
-        self.labels: dict[Path, str] = {}
+        self.runs = RunSupervisor(runs_dir, presets_dir)
 
     def get_default_screen(self) -> Screen[None]:
         return PickerScreen(self.presets_dir)
@@ -91,7 +87,7 @@ class TrainerApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
-    # -- training children ----------------------------------------------------------
+    # -- training children (their lifecycle is runner.RunSupervisor's) ---------------
     @on(StartRequested)
     def _start(self, message: StartRequested) -> None:
         self.notify(f"starting {message.preset} ({len(message.variants)} run(s))…", timeout=3)
@@ -99,24 +95,16 @@ class TrainerApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="launch")
     def launch_runs(self, preset: str, variants: list[str | None], overrides: list[str]) -> None:
-        from tui_trainer.config import find_preset
-
         try:
-            found = find_preset(preset, self.presets_dir)
-            configs = [found.resolve(v, overrides) for v in variants]
-            threads = max(1, child_threads() // len(configs))
-            processes = [launch(cfg, self.runs_dir, threads=threads) for cfg in configs]
+            processes = self.runs.start(preset, variants, overrides)
         except (ValueError, OSError) as exc:  # ConfigError, StoreError: one line
             self.post_message(LaunchFailed(first_line(exc)))
             return
-        labels = [c.label for c in configs]
-        self.post_message(RunsLaunched(processes, labels))
+        self.post_message(RunsLaunched(processes, [self.runs.label(p.run_dir) for p in processes]))
 
     @on(RunsLaunched)
     def _launched(self, message: RunsLaunched) -> None:
-        for process, label in zip(message.processes, message.labels, strict=True):
-            self.processes[process.run_dir] = process
-            self.labels[process.run_dir] = label
+        for process in message.processes:
             self.supervise(process)
         self.open_dashboard(message.run_dirs)
 
@@ -126,23 +114,15 @@ class TrainerApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="supervise")
     def supervise(self, process: RunProcess) -> None:
-        """Wait for a child to end; RunProcess.poll marks it crashed if it died live."""
+        """Wait for a child to end (a run that died live is marked crashed), then say so."""
         worker = get_current_worker()
-        while not worker.is_cancelled:
-            error = ""
-            try:
-                code = process.poll()
-            except Exception as exc:  # marking it failed (a locked store): it still ended
-                code = process.process.returncode
-                error = first_line(exc)
-            if code is not None:
-                self.post_message(RunProcessEnded(process.run_dir, code, error))
-                return
-            time.sleep(SUPERVISE_S)
+        code, error = self.runs.wait_for_end(process, lambda: worker.is_cancelled)
+        if code is not None:
+            self.post_message(RunProcessEnded(process.run_dir, code, error))
 
     @on(RunProcessEnded)
     def _ended(self, message: RunProcessEnded) -> None:
-        self.processes.pop(message.run_dir, None)
+        self.runs.forget(message.run_dir)
         if message.error:
             self.notify(
                 f"{message.run_dir.name} ended (code {message.returncode}) but could not be "
@@ -150,14 +130,14 @@ class TrainerApp(App[None]):
                 severity="error",
                 timeout=10,
             )
-        if isinstance(self.screen, QuitScreen) and not self.live_processes():
+        if isinstance(self.screen, QuitScreen) and not self.runs.live():
             self.screen.dismiss("leave")  # the question is moot: nothing trains any more
 
     @work(thread=True, exit_on_error=False, group="control")
     def send_control(self, run_dir: Path, command: str) -> None:
         """Write a control row (the trainer honours it within ~0.2 s)."""
         try:
-            send_control(run_dir, command)
+            self.runs.send(run_dir, command)
         except Exception as exc:  # a locked or vanished store: say so, never crash
             self.post_message(ControlDone(run_dir, command, first_line(exc)))
             return
@@ -177,11 +157,8 @@ class TrainerApp(App[None]):
             self.notify(f"{event.worker.name}: {error}", title="error", severity="error")
 
     # -- quitting -------------------------------------------------------------------
-    def live_processes(self) -> list[RunProcess]:
-        return [p for p in self.processes.values() if p.process.poll() is None]
-
     async def action_quit(self) -> None:
-        live = self.live_processes()
+        live = self.runs.live()
         if not live:
             self.exit()
             return
@@ -195,22 +172,11 @@ class TrainerApp(App[None]):
             elif choice == "leave":
                 self.exit()
 
-        names = [self.labels.get(p.run_dir, p.run_dir.name) for p in live]
-        self.push_screen(QuitScreen(names), answer)
+        self.push_screen(QuitScreen([self.runs.label(p.run_dir) for p in live]), answer)
 
     @work(thread=True, exit_on_error=False, group="quit")
     def stop_and_exit(self, live: list[RunProcess]) -> None:
-        for process in live:
-            try:
-                send_control(process.run_dir, "stop")
-            except Exception:  # the store is gone: terminate instead
-                process.terminate()
-        deadline = time.monotonic() + STOP_WAIT_S
-        for process in live:
-            while process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if process.poll() is None:
-                process.terminate()
+        self.runs.stop_all(live)
         self.call_from_thread(self.exit)
 
 
