@@ -101,6 +101,31 @@ def test_pause_then_resume(runs_dir):
     assert statuses == ["running", "paused", "running", "stopped"]
 
 
+def test_a_stop_sent_right_after_a_pause_is_honoured(runs_dir):
+    """Space then s within one control read: the run pauses, then stops (it used to stay
+    paused, the stop row already marked done while the pause blocked)."""
+    cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=10000000"])
+    store = new_store(runs_dir, cfg)
+    reader = RunReader(store.run_dir)
+    trainer = Trainer(cfg)
+
+    def drive():
+        while reader.meta().get("status") != "running":
+            time.sleep(0.02)
+        send_control(reader.run_dir, "pause")
+        send_control(reader.run_dir, "checkpoint")
+        send_control(reader.run_dir, "stop")
+
+    threading.Thread(target=drive, daemon=True).start()
+    t0 = time.monotonic()
+    result = trainer.run(store)
+    store.close()
+    assert result.status == "stopped" and time.monotonic() - t0 < 30
+    statuses = [d["status"] for *_, d in reader.events("status")]
+    assert statuses[-2:] == ["paused", "stopped"]
+    assert all(done for *_, done in reader.controls())
+
+
 def test_resume_continues_exactly(runs_dir):
     # dropout + momentum + shuffling: every RNG and the optimizer state must carry over
     sets = [

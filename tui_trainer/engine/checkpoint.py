@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["load", "rng_state", "save_atomic", "set_rng_state"]
+__all__ = ["capture", "load", "restore", "rng_state", "save_atomic", "set_rng_state"]
 
 
 def save_atomic(state: dict[str, Any], path: Path, fsync: bool = True) -> None:
@@ -58,3 +58,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def _tuples(x: Any) -> Any:
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def capture(
+    model: Any, optimizer: Any, scheduler: Any, scaler: Any, *, step: int, best: dict, every: int
+) -> dict[str, Any]:
+    """Everything a run needs to continue exactly: weights, optimizer, schedule, scaler,
+    step, best metric, the probe interval chosen and every RNG state."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "step": step,
+        "best": dict(best),
+        "rng": rng_state(),
+        "probe_every": every,
+    }
+
+
+def restore(state: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+    """Load what ``capture`` saved into the objects, and set the RNG states."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])

@@ -1,16 +1,17 @@
-"""Provides the trainer's plain values and set-up helpers: Progress, TrainResult, the device
-choice and seeding."""
+"""Provides the trainer's plain values and set-up helpers: Progress, TrainResult, LogWindow
+(the device-side sums between log steps), the device choice and seeding."""
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Progress", "TrainResult", "device_name", "pick_device", "seed_everything"]
+__all__ = ["LogWindow", "Progress", "TrainResult", "device_name", "pick_device", "seed_everything"]
 
 
 @dataclass
@@ -77,3 +78,38 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return device.type
+
+
+@dataclass
+class LogWindow:
+    """Training loss and correct predictions summed on the device between two log steps
+    (read to the host only when logged), and the clock of the steps/s figure."""
+
+    loss_sum: torch.Tensor
+    correct_sum: torch.Tensor
+    seen: int
+    t: float
+    step: int
+
+    @classmethod
+    def start(cls, device: torch.device, step: int) -> LogWindow:
+        zero = torch.zeros((), device=device)
+        return cls(zero, zero.clone(), 0, time.perf_counter(), step)
+
+    def add(
+        self, loss: torch.Tensor, out: Any, x: torch.Tensor, y: torch.Tensor, obj: Any
+    ) -> None:
+        with torch.no_grad():
+            self.loss_sum.add_(loss.detach(), alpha=len(y))
+            if obj.has_accuracy:
+                self.correct_sum.add_(obj.correct(out.detach(), x, y))
+        self.seen += len(y)
+
+    def rate(self, step: int) -> float:
+        return (step - self.step) / max(time.perf_counter() - self.t, 1e-9)
+
+    def reset(self, step: int) -> None:
+        self.loss_sum.zero_()
+        self.correct_sum.zero_()
+        self.seen = 0
+        self.t, self.step = time.perf_counter(), step

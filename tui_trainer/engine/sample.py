@@ -23,7 +23,7 @@ from typing import Any
 from tui_trainer.engine.reductions import ACT_FIELDS, GRAD_HIST_LOG10, moments
 from tui_trainer.store import STAT_COLUMNS
 
-__all__ = ["COL", "Layout", "Sample", "unpack"]
+__all__ = ["COL", "Layout", "Sample", "record_sample", "unpack"]
 
 NCOL = len(STAT_COLUMNS)
 COL = {name: i for i, name in enumerate(STAT_COLUMNS)}
@@ -160,3 +160,16 @@ def _histograms(
             }
         )
     return {"bins": b, "grad_log10_range": list(GRAD_HIST_LOG10), "layers": layers}
+
+
+def record_sample(recorder: Any, s: Sample, layer_names: list[str]) -> None:
+    """Write one sample: its layer-statistics rows, per-parameter gradient norms and the
+    total as scalars, and its histograms (named by layer) as an event."""
+    recorder.layer_stats(s.step, s.rows)
+    values = {f"grad_norm/{n}": v for n, v in s.param_grad_norms.items()}
+    values["grad/total_norm"] = s.total_grad_norm
+    recorder.scalars(s.step, values)
+    if s.histograms is not None:
+        for name, layer in zip(layer_names, s.histograms["layers"], strict=True):
+            layer["layer"] = name
+        recorder.event(s.step, "histogram", s.histograms)

@@ -32,12 +32,14 @@ from tui_trainer.engine.optim import build_optimizer, build_schedule
 from tui_trainer.engine.probes import LayerProbe, Sample
 from tui_trainer.engine.recorder import Recorder
 from tui_trainer.engine.runtime import (
+    LogWindow,
     Progress,
     TrainResult,
     device_name,
     pick_device,
     seed_everything,
 )
+from tui_trainer.engine.sample import record_sample
 from tui_trainer.engine.sampling import ProbeSchedule
 from tui_trainer.text import first_line
 
@@ -70,6 +72,17 @@ class Trainer:
         self.stop_requested = ""  # set from a signal handler: checked every step
         self._dataset = dataset
         self.prepared = False
+        # The run's state, all of it here: prepare() builds the data, model and optimizer;
+        # run() attaches the store. A checkpoint holds step and best (and the RNG).
+        self.step = 0
+        self.best: dict[str, float] = {}  # best validation metric so far, and its step
+        self.last_eval: dict[str, float] = {}  # the latest evaluation's values
+        self.last_loss: float | None = None  # the latest logged training loss
+        self.rate = 0.0  # steps/s over the latest log window
+        self.resume = False
+        self._nonfinite_seen = False  # the first non-finite sample decides; later ones follow
+        self._order_epoch = -1  # the epoch whose data order is in _order
+        self._window: LogWindow | None = None
 
     # -- set-up ------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -107,7 +120,6 @@ class Trainer:
         # torch.compile: plain steps run the compiled model; sampled steps run the original
         # eagerly, because hooks added after compiling never fire (pytorch#117758).
         self.compiled = torch.compile(self.model) if cfg.train.compile else None
-        self._nonfinite_seen = False
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
         self.scaler = (
             torch.amp.GradScaler(self.device.type) if cfg.train.precision == "fp16" else None
@@ -115,9 +127,6 @@ class Trainer:
         if self.scaler is not None:
             scaler = self.scaler
             self.probe.grad_scale = lambda: scaler._scale  # noqa: SLF001 (tensor, no sync)
-        self.step = 0
-        self.best: dict[str, float] = {}
-        self._order_epoch = -1
         self._order = torch.empty(0, dtype=torch.long)
         self.prepared = True
 
@@ -199,94 +208,96 @@ class Trainer:
         )
 
     def _loop(self) -> None:
-        cfg = self.cfg
-        model, opt = self.model, self.optimizer
-        bs = cfg.data.batch_size
-        loss_sum = torch.zeros((), device=self.device)
-        correct_sum = torch.zeros((), device=self.device)
-        seen = 0
-        last_control = last_progress = time.monotonic()
-        window_t, window_step = time.perf_counter(), self.step
-        self.rate = 0.0
-        self.last_loss: float | None = None
         if self.step == 0 and not self.resume:
             self._before_training()
-        model.train()
+        self.model.train()
+        self._window = LogWindow.start(self.device, self.step)
+        last_control = last_progress = time.monotonic()
         while self.step < self.total_steps:
-            epoch, b = divmod(self.step, self.batches_per_epoch)
-            if epoch != self._order_epoch:
-                self._order = epoch_order(self.n_train, cfg.train.seed, epoch).to(self.device)
-                self._order_epoch = epoch
-            idx = self._order[b * bs : (b + 1) * bs]
-            x, y = self.x_train[idx], self.y_train[idx]
-            if cfg.data.augment != "none":
-                gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + self.step)
-                x = augment_batch(x.cpu(), cfg.data.augment, gen).to(self.device)
-
             sampled = self.sampler.due(self.step)
             t_step = time.perf_counter()
-            if sampled:
-                self.probe.attach(histogram=self.sampler.histogram)
-            with self._autocast():
-                out = model(x) if sampled or self.compiled is None else self.compiled(x)
-                loss = self.objective.loss(out, x, y)
-            opt.zero_grad(set_to_none=True)
-            if self.objective.trainable:
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                    self.scaler.unscale_(opt)
-                else:
-                    loss.backward()
-                if sampled:
-                    self.probe.after_backward()
-                if cfg.train.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-                if self.scaler is not None:
-                    self.scaler.step(opt)
-                    self.scaler.update()
-                else:
-                    opt.step()
-                if self.scheduled:
-                    self.scheduler.step()
-            if sampled:
-                # recorded as steps completed, like scalars
-                self.probe.after_step(self.step + 1, keep=self.sampler.will_sample(self.step + 1))
-            with torch.no_grad():  # summed on the device; read at log steps only
-                loss_sum.add_(loss.detach(), alpha=len(y))
-                if self.objective.has_accuracy:
-                    correct_sum.add_(self.objective.correct(out.detach(), x, y))
-            seen += len(y)
-            self.step += 1
-
-            if self.stop_requested:
-                raise StopTraining("stopped", self.stop_requested)
-            if self.step % cfg.train.log_every == 0 or self.step == self.total_steps:
-                now = time.perf_counter()
-                self.rate = (self.step - window_step) / max(now - window_t, 1e-9)
-                window_t, window_step = now, self.step
-                self._log_train(loss_sum, correct_sum, seen)
-                loss_sum.zero_()
-                correct_sum.zero_()
-                seen = 0
-            if sampled or self.step == self.total_steps:
-                self._flush_samples(wait=self.step == self.total_steps)
-            self.sampler.observe(sampled, t_step, self.device)  # recording included
-            if self.sampler.changed:
-                self.sampler.changed = False
-                self.store.set_meta(probe_every=self.sampler.every)
-                self.store.event(self.step, "probe_interval", {"every": self.sampler.every})
-            if self.step % self.eval_every == 0 and self.step < self.total_steps:
-                self._evaluate()
-            if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
-                self._save(self.checkpoints / "last.pt")
-            now_m = time.monotonic()
-            if now_m - last_control >= CONTROL_INTERVAL:
-                last_control = now_m
+            self._train_step(sampled)
+            self._after_step(sampled, t_step)
+            now = time.monotonic()
+            if now - last_control >= CONTROL_INTERVAL:
+                last_control = now
                 self._handle_controls()
-            if self.on_progress and now_m - last_progress >= PROGRESS_INTERVAL:
-                last_progress = now_m
+            if self.on_progress and now - last_progress >= PROGRESS_INTERVAL:
+                last_progress = now
                 self._progress("running")
         self._progress("running")
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's batch: the epoch's order is a function of (seed, epoch)."""
+        cfg = self.cfg
+        bs = cfg.data.batch_size
+        epoch, b = divmod(self.step, self.batches_per_epoch)
+        if epoch != self._order_epoch:
+            self._order = epoch_order(self.n_train, cfg.train.seed, epoch).to(self.device)
+            self._order_epoch = epoch
+        idx = self._order[b * bs : (b + 1) * bs]
+        x, y = self.x_train[idx], self.y_train[idx]
+        if cfg.data.augment != "none":
+            gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + self.step)
+            x = augment_batch(x.cpu(), cfg.data.augment, gen).to(self.device)
+        return x, y
+
+    def _train_step(self, sampled: bool) -> None:
+        """Forward, backward, (probe), optimizer step; the loss is summed on the device."""
+        model, opt = self.model, self.optimizer
+        x, y = self._batch()
+        if sampled:
+            self.probe.attach(histogram=self.sampler.histogram)
+        with self._autocast():
+            out = model(x) if sampled or self.compiled is None else self.compiled(x)
+            loss = self.objective.loss(out, x, y)
+        opt.zero_grad(set_to_none=True)
+        if self.objective.trainable:
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(opt)
+            else:
+                loss.backward()
+            if sampled:
+                self.probe.after_backward()
+            if self.cfg.train.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), self.cfg.train.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(opt)
+                self.scaler.update()
+            else:
+                opt.step()
+            if self.scheduled:
+                self.scheduler.step()
+        if sampled:
+            # recorded as steps completed, like scalars
+            self.probe.after_step(self.step + 1, keep=self.sampler.will_sample(self.step + 1))
+        assert self._window is not None
+        self._window.add(loss, out, x, y, self.objective)
+        self.step += 1
+
+    def _after_step(self, sampled: bool, t_step: float) -> None:
+        """Stop on a signal; log, record samples, evaluate and checkpoint when due."""
+        if self.stop_requested:
+            raise StopTraining("stopped", self.stop_requested)
+        last = self.step == self.total_steps
+        window = self._window
+        assert window is not None
+        if self.step % self.cfg.train.log_every == 0 or last:
+            self.rate = window.rate(self.step)
+            self._log_train(window.loss_sum, window.correct_sum, window.seen)
+            window.reset(self.step)
+        if sampled or last:
+            self._flush_samples(wait=last)
+        self.sampler.observe(sampled, t_step, self.device)  # recording included
+        if self.sampler.changed:
+            self.sampler.changed = False
+            self.store.set_meta(probe_every=self.sampler.every)
+            self.store.event(self.step, "probe_interval", {"every": self.sampler.every})
+        if self.step % self.eval_every == 0 and not last:
+            self._evaluate()
+        if self.cfg.checkpoint.every and self.step % self.cfg.checkpoint.every == 0:
+            self._save(self.checkpoints / "last.pt")
 
     def _before_training(self) -> None:
         """Greedy pre-training (train.pretrain_epochs), then the exhibits at step 0."""
@@ -337,15 +348,7 @@ class Trainer:
         if s.skipped:  # fp16: the GradScaler found inf/NaN and skipped this step, as designed
             self.store.event(s.step, "probe_skipped", {"reason": "fp16 overflow, step skipped"})
             return
-        self.store.layer_stats(s.step, s.rows)
-        values = {f"grad_norm/{n}": v for n, v in s.param_grad_norms.items()}
-        values["grad/total_norm"] = s.total_grad_norm
-        self.store.scalars(s.step, values)
-        if s.histograms is not None:
-            names = [u.name for u in self.units]
-            for name, layer in zip(names, s.histograms["layers"], strict=True):
-                layer["layer"] = name
-            self.store.event(s.step, "histogram", s.histograms)
+        record_sample(self.store, s, [u.name for u in self.units])
         first = s.first_nonfinite_layer()
         if first is None or self._nonfinite_seen:
             return
@@ -361,7 +364,7 @@ class Trainer:
         if policy == "stop":
             raise StopTraining("diverged", f"non-finite values at step {s.step} in layer {layer}")
         if policy == "pause":
-            self._pause(reason=f"non-finite values in layer {layer}")
+            self._handle_controls(pause_reason=f"non-finite values in layer {layer}")
 
     # -- evaluation ------------------------------------------------------------------------------
     def _evaluate(self) -> dict[str, float]:
@@ -378,44 +381,47 @@ class Trainer:
             if self.cfg.checkpoint.keep_best and self.step > 0:
                 self._save(self.checkpoints / "best.pt", durable=False)
         self.store.set_meta(step=self.step, best=self.best)
-        self._last_eval = values
+        self.last_eval = values
         return values
 
     # -- control -----------------------------------------------------------------------------
-    def _handle_controls(self) -> None:
-        for _, command in self.store.pending_controls():
-            if command == "stop":
-                raise StopTraining("stopped", "stop requested")
-            if command == "checkpoint":
-                self._save(self.checkpoints / "last.pt")
-            elif command == "pause":
-                self._pause()
-
-    def _pause(self, reason: str = "") -> None:
-        self._flush_samples()
-        self._save(self.checkpoints / "last.pt")
-        self.store.set_meta(step=self.step)
-        self.store.set_status("paused", self.step, reason=reason)
-        self._progress("paused")
+    def _handle_controls(self, pause_reason: str | None = None) -> None:
+        """The one control path: every pending row in order (stop, checkpoint, pause,
+        resume); while paused it keeps reading them, so a stop behind a pause is honoured.
+        ``pause_reason``: pause now, for that reason (a non-finite sample)."""
+        paused = False
+        if pause_reason is not None:
+            paused = self._set_paused(True, pause_reason)
         while True:
             if self.stop_requested:
                 raise StopTraining("stopped", self.stop_requested)
             for _, command in self.store.pending_controls():
                 if command == "stop":
                     raise StopTraining("stopped", "stop requested")
-                if command == "resume":
-                    self.store.set_status("running", self.step)
-                    self._progress("running")
-                    return
                 if command == "checkpoint":
                     self._save(self.checkpoints / "last.pt")
+                elif command == "pause" and not paused:
+                    paused = self._set_paused(True)
+                elif command == "resume" and paused:
+                    paused = self._set_paused(False)
+            if not paused:
+                return
             time.sleep(CONTROL_INTERVAL)
+
+    def _set_paused(self, paused: bool, reason: str = "") -> bool:
+        if paused:
+            self._flush_samples()
+            self._save(self.checkpoints / "last.pt")
+            self.store.set_meta(step=self.step)
+        status = "paused" if paused else "running"
+        self.store.set_status(status, self.step, **({"reason": reason} if paused else {}))
+        self._progress(status)
+        return paused
 
     def _progress(self, status: str) -> None:
         if self.on_progress is None:
             return
-        last = getattr(self, "_last_eval", {})
-        metric = last.get("val/acc", last.get("val/loss"))
+        metric = self.last_eval.get("val/acc", self.last_eval.get("val/loss"))
         self.on_progress(
             Progress(
                 step=self.step,
@@ -430,27 +436,14 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _save(self, path: Path, durable: bool = True) -> None:
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-            "step": self.step,
-            "best": dict(self.best),
-            "rng": ckpt.rng_state(),
-            "probe_every": self.sampler.every,
-        }
+        parts = (self.model, self.optimizer, self.scheduler, self.scaler)
+        state = ckpt.capture(*parts, step=self.step, best=self.best, every=self.sampler.every)
         ckpt.save_atomic(state, path, fsync=durable)
         self.store.event(self.step, "checkpoint", {"path": path.name})
 
     def _load(self, path: Path) -> None:
         state = ckpt.load(path, self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
+        ckpt.restore(state, self.model, self.optimizer, self.scheduler, self.scaler)
         self.step = int(state["step"])
         self.best = dict(state.get("best", {}))
         self.sampler.restore(state.get("probe_every"))
-        ckpt.set_rng_state(state["rng"])
