@@ -11,8 +11,28 @@ from tui_trainer.store import RunReader, list_runs
 from .test_runner import wait_for
 
 
-def test_start_watch_and_stop_all(runs_dir):
+@pytest.fixture
+def supervisor(runs_dir):
+    """A RunSupervisor whose children are killed after the test, pass or fail."""
     sup = RunSupervisor(runs_dir)
+    started = []
+    real_start = sup.start
+
+    def start(*args, **kwargs):
+        processes = real_start(*args, **kwargs)
+        started.extend(processes)
+        return processes
+
+    sup.start = start  # type: ignore[method-assign]
+    yield sup
+    for process in started:
+        if process.alive():
+            process.process.kill()
+        process.process.wait()
+
+
+def test_start_watch_and_stop_all(supervisor):
+    sup = supervisor
     started = sup.start("xor-mlp", [None], ["train.max_steps=100000000"])
     (process,) = started
     assert sup.label(process.run_dir) == "xor-mlp/hidden-4" and sup.live() == [process]
@@ -30,15 +50,15 @@ def test_start_watch_and_stop_all(runs_dir):
     assert sup.processes == {}
 
 
-def test_a_bad_override_starts_nothing(runs_dir):
-    sup = RunSupervisor(runs_dir)
+def test_a_bad_override_starts_nothing(runs_dir, supervisor):
+    sup = supervisor
     with pytest.raises(ConfigError, match="optim.lr"):
         sup.start("vanishing-gradients", ["relu", "sigmoid"], ["optim.lr=-1"])
     assert sup.processes == {} and list_runs(runs_dir) == []
 
 
-def test_a_killed_child_is_seen_ending_and_marked_crashed(runs_dir):
-    sup = RunSupervisor(runs_dir)
+def test_a_killed_child_is_seen_ending_and_marked_crashed(supervisor):
+    sup = supervisor
     (process,) = sup.start("xor-mlp", [None], ["train.max_steps=100000000"])
     process.process.kill()
     code, error = sup.wait_for_end(process)
@@ -49,11 +69,6 @@ def test_a_killed_child_is_seen_ending_and_marked_crashed(runs_dir):
         )
 
 
-def test_waiting_can_be_cancelled(runs_dir):
-    sup = RunSupervisor(runs_dir)
-    (process,) = sup.start("xor-mlp", [None], ["train.max_steps=100000000"])
-    try:
-        assert sup.wait_for_end(process, cancelled=lambda: True) == (None, "")
-    finally:
-        process.process.kill()
-        process.process.wait()
+def test_waiting_can_be_cancelled(supervisor):
+    (process,) = supervisor.start("xor-mlp", [None], ["train.max_steps=100000000"])
+    assert supervisor.wait_for_end(process, cancelled=lambda: True) == (None, "")
