@@ -82,7 +82,7 @@ class Trainer:
         self.resume = False
         self._nonfinite_seen = False  # the first non-finite sample decides; later ones follow
         self._order_epoch = -1  # the epoch whose data order is in _order
-        self._window: LogWindow | None = None
+        self._window = LogWindow.start(torch.device("cpu"), 0)  # started again by _loop
 
     # -- set-up ------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -272,7 +272,6 @@ class Trainer:
         if sampled:
             # recorded as steps completed, like scalars
             self.probe.after_step(self.step + 1, keep=self.sampler.will_sample(self.step + 1))
-        assert self._window is not None
         self._window.add(loss, out, x, y, self.objective)
         self.step += 1
 
@@ -282,7 +281,6 @@ class Trainer:
             raise StopTraining("stopped", self.stop_requested)
         last = self.step == self.total_steps
         window = self._window
-        assert window is not None
         if self.step % self.cfg.train.log_every == 0 or last:
             self.rate = window.rate(self.step)
             self._log_train(window.loss_sum, window.correct_sum, window.seen)
