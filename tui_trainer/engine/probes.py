@@ -46,23 +46,26 @@ from typing import Any
 import torch
 from torch import nn
 
+from tui_trainer.engine.probe_paths import ProbePaths
 from tui_trainer.engine.reductions import (
-    ACT_FIELDS,
-    FLAT_DTYPES,
     HIST_BINS,
     activation_summary,
     activation_summary_host,
-    flat_sumsq,
-    grad_histograms,
     linear_histogram,
-    nonfinite_counts,
     sumsq,
 )
 from tui_trainer.engine.sample import Layout, Sample, unpack
 
-__all__ = ["LayerProbe", "Sample"]
+__all__ = ["LayerProbe", "Sample", "first_tensor"]
 
-NAN = float("nan")
+
+def first_tensor(out: object) -> torch.Tensor | None:
+    """A module's output as the probes read it: the tensor, or the first tensor of a tuple,
+    list or dict (an LSTM's output, attention's (output, weights), a model output)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    items = out.values() if isinstance(out, dict) else out if isinstance(out, tuple | list) else ()
+    return next((v for v in items if isinstance(v, torch.Tensor)), None)
 
 
 @dataclass
@@ -76,7 +79,7 @@ class _Pending:
     numel: dict[int, int]
 
 
-class LayerProbe:
+class LayerProbe(ProbePaths):
     """Statistics of each layer unit of a model on the steps the trainer samples."""
 
     def __init__(
@@ -86,7 +89,10 @@ class LayerProbe:
         stats: Sequence[str] = ("grad", "weight", "update", "out_grad", "act"),
         device: torch.device | None = None,
         histogram_bins: int = HIST_BINS,
+        direct_params: bool = False,
     ) -> None:
+        """``direct_params``: a unit owns only the parameters its module holds itself (units
+        found in any model, where one may sit inside another); else all below it."""
         self.units = list(units)
         self.stats = set(stats)
         self.device = device or torch.device("cpu")
@@ -95,7 +101,7 @@ class LayerProbe:
         self.bins = histogram_bins
         owner: dict[int, int] = {}
         for i, unit in enumerate(self.units):
-            for p in unit.module.parameters():
+            for p in unit.module.parameters(recurse=not direct_params):
                 owner.setdefault(id(p), i)
         # Every trainable parameter counts in the total (as in clip_grad_norm_); one no unit
         # owns is in no layer's row.
@@ -125,14 +131,34 @@ class LayerProbe:
         # serves both: learned at the first sample, when both hooks run and compare.
         self._same_output: list[bool | None] = [None] * len(self.units)
         self._act_out: dict[int, torch.Tensor] = {}
-        self._act_hooks = [self._make_act_hook(i, u.activation) for i, u in enumerate(self.units)]
-        self._out_hooks = [self._make_out_hook(i) for i in range(len(self.units))]
-        self._grad_fns = [self._make_grad_fn(i) for i in range(len(self.units))]
-        self._out_nr = [0] * len(self.units)  # which output of its autograd node it is
-        self._pre_fns = [self._make_prehook(i) for i in range(len(self.units))]
+        # on_error: a hook that fails calls it instead of raising into the forward or
+        # backward pass (tui_trainer.watch: the user's training must go on); None: raise.
+        # It gets the unit's index; ``disabled`` units get no hooks from then on.
+        self.on_error: Callable[[int, BaseException], None] | None = None
+        self.disabled: set[int] = set()
+        n, guard = len(self.units), self._guarded
+        self._act_hooks = [
+            guard(i, self._make_act_hook(i, u.activation)) for i, u in enumerate(units)
+        ]
+        self._out_hooks = [guard(i, self._make_out_hook(i)) for i in range(n)]
+        self._grad_fns = [guard(i, self._make_grad_fn(i)) for i in range(n)]
+        self._out_nr = [0] * n  # which output of its autograd node it is
+        self._pre_fns = [guard(i, self._make_prehook(i)) for i in range(n)]
         # fp16: the GradScaler's scale (a tensor) divides the out-gradients; its drop after
         # update() tells that the optimizer skipped the step.
         self.grad_scale: Callable[[], torch.Tensor | None] = lambda: None
+
+    def _guarded(self, i: int, hook: Callable[..., None]) -> Callable[..., None]:
+        def guarded(*args: Any) -> None:
+            try:
+                hook(*args)
+            except Exception as exc:
+                if self.on_error is None:
+                    raise
+                self.disabled.add(i)
+                self.on_error(i, exc)
+
+        return guarded
 
     @property
     def attached(self) -> bool:
@@ -150,6 +176,8 @@ class LayerProbe:
         self._histogram = histogram
         acts, outs = "act" in self.stats, "out_grad" in self.stats
         for i, unit in enumerate(self.units):
+            if i in self.disabled:
+                continue
             if acts:
                 act_module = unit.act_module or unit.module
                 self._handles.append(act_module.register_forward_hook(self._act_hooks[i]))
@@ -157,8 +185,9 @@ class LayerProbe:
                 self._handles.append(unit.module.register_forward_hook(self._out_hooks[i]))
 
     def _make_act_hook(self, i: int, activation: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: object, out: object) -> None:
-            if not isinstance(out, torch.Tensor):
+        def hook(module: nn.Module, args: object, output: object) -> None:
+            out = first_tensor(output)
+            if out is None:
                 return
             # Inside the hook: a later in-place op would change the tensor.
             if self.accelerator_path:
@@ -178,8 +207,9 @@ class LayerProbe:
         return hook
 
     def _make_out_hook(self, i: int) -> Callable[..., None]:
-        def hook(module: nn.Module, args: object, out: object) -> None:
-            if not isinstance(out, torch.Tensor):
+        def hook(module: nn.Module, args: object, output: object) -> None:
+            out = first_tensor(output)
+            if out is None:
                 return
             if self._same_output[i] is None and i in self._act_out:
                 self._same_output[i] = out is self._act_out.pop(i)
@@ -238,85 +268,6 @@ class LayerProbe:
             self._head = self._host_head(snap)
         self._out.clear()
 
-    def _device_head(self, snap: list[torch.Tensor] | None) -> torch.Tensor:
-        dev = self.params[0].device
-        zero = torch.zeros((), device=dev)
-        grads = [zero if p.grad is None else p.grad for p in self.params]
-        gn = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32))
-        total = torch.linalg.vector_norm(gn).reshape(1)  # exactly what clip_grad_norm_ does
-        wn = torch.stack(torch._foreach_norm(self.params, 2, dtype=torch.float32))
-        bad = nonfinite_counts(grads, gn.device)
-        scale = self.grad_scale()
-        scale = (
-            torch.ones(1, device=dev)
-            if scale is None
-            else scale.detach().float().reshape(1).clone()
-        )
-        nan = zero.new_full((), NAN)
-        ogv = torch.stack([nan if t is None else t for t in self._out_list()]) / scale
-        parts = [gn, wn, bad, total, scale, ogv]
-        if self._histogram:
-            parts.append(grad_histograms(grads, self.bins).flatten())
-        if snap is not None:
-            torch._foreach_copy_(snap, self.params)
-        return torch.cat(parts)
-
-    def _host_head(self, snap: list[torch.Tensor] | None) -> list[float]:
-        flat = self._flat_params()
-        kept, self._kept = self._kept, None
-        if kept is not None and (
-            snap is None or any(p._version != v for p, v in zip(self.params, kept[0], strict=True))
-        ):
-            kept = None  # a parameter changed since the last sample kept its snapshot
-        gsq: list[float] = []
-        wsq: list[float] = [] if kept is None else kept[1]
-        for j, p in enumerate(self.params):  # one tensor at a time: each stays in cache
-            g, w = p.grad, flat[j]
-            if g is None:
-                gsq.append(0.0)
-            elif w is not None and g.is_contiguous():
-                gsq.append(flat_sumsq(g.view(-1)))
-            else:
-                gsq.append(sumsq(g))
-            if kept is None:
-                wsq.append(sumsq(p) if w is None else flat_sumsq(w))
-                if snap is not None:
-                    snap[j].copy_(p)
-        gn = [math.sqrt(v) for v in gsq]
-        total = math.sqrt(math.fsum(gsq))
-        if math.isfinite(total):
-            bad = [0.0] * len(gn)
-        else:
-            zero = torch.zeros(())
-            grads = [zero if p.grad is None else p.grad for p in self.params]
-            bad = nonfinite_counts(grads, zero.device).tolist()
-        t = self.grad_scale()
-        scale = 1.0 if t is None else float(t)
-        og = [NAN if v is None else float(v) / scale for v in self._out_list()]
-        head = [*gn, *(math.sqrt(v) for v in wsq), *bad, total, scale, *og]
-        if self._histogram:
-            grads = [p.grad if p.grad is not None else torch.zeros(()) for p in self.params]
-            head += grad_histograms(grads, self.bins).flatten().tolist()
-        return head
-
-    def _flat_params(self) -> list[torch.Tensor | None]:
-        """1-D views of the parameters a BLAS dot takes as they are (float32/float64,
-        contiguous; None for others), made once and remade if a parameter's storage moved."""
-        flat = self._flat
-        if len(flat) != len(self.params) or any(
-            v is not None and v.data_ptr() != p.data_ptr()
-            for v, p in zip(flat, self.params, strict=True)
-        ):
-            self._kept = None  # a kept snapshot describes the old storage
-            flat = self._flat = [
-                p.detach().view(-1) if p.dtype in FLAT_DTYPES and p.is_contiguous() else None
-                for p in self.params
-            ]
-        return flat
-
-    def _out_list(self) -> list[Any]:
-        return [self._out.get(i) for i in range(len(self.units))]
-
     @torch.no_grad()
     def after_step(self, step: int, keep: bool = False) -> None:
         """Update norms, then the sample on its way to the host (see the module docstring).
@@ -349,64 +300,6 @@ class LayerProbe:
         self._act_hist.clear()
         self._numel.clear()
         self._head = None
-
-    def _head_size(self) -> int:
-        return 3 * len(self.params) + 2 + len(self.units)
-
-    def _device_tail(self, head: Any, snap: list[torch.Tensor] | None, hist: bool) -> torch.Tensor:
-        nunits, nparams = len(self.units), len(self.params)
-        dev = head.device if head is not None else self.device
-        # head None: nothing was trained this step (a hand-set unit)
-        parts = [torch.full((self._head_size(),), NAN, device=dev) if head is None else head]
-        if snap is not None:
-            torch._foreach_sub_(snap, self.params)  # before - after
-            parts.append(torch.stack(torch._foreach_norm(snap, 2, dtype=torch.float32)))
-        else:
-            parts.append(torch.full((nparams,), NAN, device=dev))
-        scale = self.grad_scale()
-        parts.append(
-            torch.full((1,), NAN, device=dev)
-            if scale is None
-            else scale.detach().float().reshape(1)
-        )
-        nan = torch.full((), NAN, device=dev)
-        nan_row = (nan,) * ACT_FIELDS
-        acts = [t for i in range(nunits) for t in self._act.get(i, nan_row)]
-        parts.append(torch.stack(acts).float())
-        if hist:
-            nan_hist = torch.full((self.bins,), NAN, device=dev)
-            parts.append(torch.cat([self._act_hist.get(i, nan_hist) for i in range(nunits)]))
-        return torch.cat(parts)
-
-    def _host_tail(
-        self, head: Any, snap: list[torch.Tensor] | None, hist: bool, keep: bool
-    ) -> list[float]:
-        nunits, nparams = len(self.units), len(self.params)
-        values: list[float] = [NAN] * self._head_size() if head is None else head
-        if snap is not None:
-            wsq: list[float] = []
-            # the views after_backward checked this step (a snapshot implies that it ran)
-            for s, p, w in zip(snap, self.params, self._flat, strict=True):
-                s.sub_(p)  # before - after, one tensor at a time
-                values.append(math.sqrt(sumsq(s) if w is None else flat_sumsq(s.view(-1))))
-                if keep:  # the next sample's snapshot and weight norm, while p is in cache
-                    s.copy_(p)
-                    wsq.append(sumsq(p) if w is None else flat_sumsq(w))
-            if keep:
-                self._kept = ([p._version for p in self.params], wsq)
-        else:
-            values += [NAN] * nparams
-        t = self.grad_scale()
-        values.append(NAN if t is None else float(t))
-        nan_row = [NAN] * ACT_FIELDS
-        for i in range(nunits):
-            values += self._act.get(i, nan_row)
-        if hist:
-            nan_hist = [NAN] * self.bins
-            for i in range(nunits):
-                h = self._act_hist.get(i)
-                values += nan_hist if h is None else h.tolist()
-        return values
 
     def drain(self, wait: bool = True) -> list[Sample]:
         """Finished samples on the host, oldest first; ``wait=False`` takes only those whose

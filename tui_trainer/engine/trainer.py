@@ -29,8 +29,9 @@ from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
-from tui_trainer.engine.probes import LayerProbe, Sample
+from tui_trainer.engine.probes import LayerProbe
 from tui_trainer.engine.recorder import Recorder
+from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import (
     LogWindow,
     Progress,
@@ -39,7 +40,6 @@ from tui_trainer.engine.runtime import (
     pick_device,
     seed_everything,
 )
-from tui_trainer.engine.sample import record_sample
 from tui_trainer.engine.sampling import ProbeSchedule
 from tui_trainer.text import first_line
 
@@ -80,7 +80,6 @@ class Trainer:
         self.last_loss: float | None = None  # the latest logged training loss
         self.rate = 0.0  # steps/s over the latest log window
         self.resume = False
-        self._nonfinite_seen = False  # the first non-finite sample decides; later ones follow
         self._order_epoch = -1  # the epoch whose data order is in _order
         self._window = LogWindow.start(torch.device("cpu"), 0)  # started again by _loop
 
@@ -141,9 +140,8 @@ class Trainer:
 
     def _record_start(self) -> None:
         store = self.store
-        store.set_layers(
-            (u.name, u.kind, u.activation, count_parameters(u.module)) for u in self.units
-        )
+        self.samples = SampleRecorder(store, self.probe, self.sampler, self.units)
+        self.samples.record_layers()
         store.set_meta(
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -288,10 +286,7 @@ class Trainer:
         if sampled or last:
             self._flush_samples(wait=last)
         self.sampler.observe(sampled, t_step, self.device)  # recording included
-        if self.sampler.changed:
-            self.sampler.changed = False
-            self.store.set_meta(probe_every=self.sampler.every)
-            self.store.event(self.step, "probe_interval", {"every": self.sampler.every})
+        self.samples.note_interval(self.step)
         if self.step % self.eval_every == 0 and not last:
             self._evaluate()
         if self.cfg.checkpoint.every and self.step % self.cfg.checkpoint.every == 0:
@@ -334,35 +329,18 @@ class Trainer:
 
     def _flush_samples(self, raising: bool = True, wait: bool = True) -> None:
         """Record the probe's finished samples; ``wait=False`` leaves those still being
-        copied from an accelerator for the next call (no stall)."""
-        for sample in self.probe.drain(wait=wait):
-            try:
-                self._record_sample(sample)
-            except StopTraining:
-                if raising:
-                    raise
-
-    def _record_sample(self, s: Sample) -> None:
-        if s.skipped:  # fp16: the GradScaler found inf/NaN and skipped this step, as designed
-            self.store.event(s.step, "probe_skipped", {"reason": "fp16 overflow, step skipped"})
+        copied from an accelerator for the next call (no stall). Then the non-finite
+        policy: stop, pause, or continue."""
+        found = self.samples.flush(wait=wait)
+        if found is None or not raising:
             return
-        record_sample(self.store, s, [u.name for u in self.units])
-        first = s.first_nonfinite_layer()
-        if first is None or self._nonfinite_seen:
-            return
-        self._nonfinite_seen = True  # the first non-finite sample decides; later ones follow
-        layer = self.units[first].name
-        where = s.nonfinite_where(first)
-        self.store.event(
-            s.step,
-            "nonfinite",
-            {"layer": layer, "layer_index": first, "what": "probe", "where": where},
-        )
         policy = self.cfg.probe.on_nonfinite
         if policy == "stop":
-            raise StopTraining("diverged", f"non-finite values at step {s.step} in layer {layer}")
+            raise StopTraining(
+                "diverged", f"non-finite values at step {found.step} in layer {found.layer}"
+            )
         if policy == "pause":
-            self._handle_controls(pause_reason=f"non-finite values in layer {layer}")
+            self._handle_controls(pause_reason=f"non-finite values in layer {found.layer}")
 
     # -- evaluation ------------------------------------------------------------------------------
     def _evaluate(self) -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -50,6 +51,9 @@ class RunStore:
         self._stats: list[Sequence[Any]] = []
         self._events: list[tuple[int, float, str, str]] = []
         self._last_flush = time.monotonic()
+        # False: only flush() writes the batches (a writer thread that flushes on its own
+        # schedule, and retries a call only if the call itself did not write)
+        self.auto_flush = True
         self.closed = False
 
     @classmethod
@@ -100,6 +104,10 @@ class RunStore:
             raise ValueError(f"unknown status {status!r}")
         self.event(step, "status", {"status": status, **data})
         self.flush()
+        self.set_status_meta(status)
+
+    def set_status_meta(self, status: str) -> None:
+        """The status in the metadata (``set_status`` writes its event first)."""
         extra: dict[str, Any] = {"status": status}
         if status not in LIVE_STATUSES:
             extra["ended"] = time.time()
@@ -121,10 +129,11 @@ class RunStore:
 
     def scalars(self, step: int, values: dict[str, float], wall: float | None = None) -> None:
         wall = time.time() if wall is None else wall
+        for name in values:  # new names first: a failure here leaves nothing half-added
+            if name not in self._names:
+                self._name_id(name)
         for name, value in values.items():
-            nid = self._names.get(name)
-            if nid is None:
-                nid = self._name_id(name)
+            nid = self._names[name]
             v = float(value)
             rid = self._next_id
             self._next_id += 1
@@ -182,7 +191,7 @@ class RunStore:
         return int(nid)
 
     def _maybe_flush(self) -> None:
-        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
+        if self.auto_flush and time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
             self.flush()
 
     def flush(self) -> None:
@@ -191,6 +200,18 @@ class RunStore:
             return
         con = self._con
         con.execute("BEGIN")
+        try:
+            self._insert_pending(con)
+        except BaseException:
+            # a full disk or a lock held too long: nothing of this batch is half-written,
+            # and it stays pending, so the next flush writes it
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        self._scalars, self._stats, self._events, self._blocks = [], [], [], []
+
+    def _insert_pending(self, con: sqlite3.Connection) -> None:
         if self._scalars:
             con.executemany(
                 "INSERT INTO scalars (id, step, name_id, value, wall) VALUES (?, ?, ?, ?, ?)",
@@ -210,8 +231,6 @@ class RunStore:
             con.executemany(
                 "INSERT INTO events (step, wall, kind, data) VALUES (?, ?, ?, ?)", self._events
             )
-        con.execute("COMMIT")
-        self._scalars, self._stats, self._events, self._blocks = [], [], [], []
 
     # -- control rows --------------------------------------------------------------------
     def pending_controls(self) -> list[tuple[int, str]]:
