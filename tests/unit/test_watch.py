@@ -58,10 +58,11 @@ def test_three_lines_record_what_the_loop_computed(tmp_path):
         opt.zero_grad()
         loss.backward()
         w0 = model[0].weight.detach().clone(), model[0].bias.detach().clone()
-        seen_grads[step] = math.sqrt(model[0].weight.grad.norm() ** 2 + model[0].bias.grad.norm() ** 2)
+        w, b = model[0].weight, model[0].bias
+        seen_grads[step] = math.sqrt(w.grad.norm() ** 2 + b.grad.norm() ** 2)
         opt.step()
         with torch.no_grad():
-            d = math.sqrt((model[0].weight - w0[0]).norm() ** 2 + (model[0].bias - w0[1]).norm() ** 2)
+            d = math.sqrt((w - w0[0]).norm() ** 2 + (b - w0[1]).norm() ** 2)
         seen_update[step] = d / math.sqrt(w0[0].norm() ** 2 + w0[1].norm() ** 2)
         seen_acts[step] = relu_out[-1]
         losses.append(loss.item())
@@ -74,7 +75,7 @@ def test_three_lines_record_what_the_loop_computed(tmp_path):
         loss_rows = r.series("train/loss")
         assert r.meta()["kind"] == "watch"
     assert [s for s, _ in loss_rows] == [5, 10, 15, 20]
-    for (s, v), i in zip(loss_rows, range(0, 20, 5), strict=True):
+    for (_, v), i in zip(loss_rows, range(0, 20, 5), strict=True):
         assert v == pytest.approx(sum(losses[i : i + 5]) / 5, rel=1e-6)
     rows = stats(mon.run_dir)
     assert set(rows) == set(range(2, 21))  # discovery at step 1, then every step
@@ -118,7 +119,8 @@ def test_any_module_is_watched(tmp_path):
             loss = nn.functional.cross_entropy(out, y[step * 8 :][:8])
             opt.zero_grad()
             loss.backward()
-            total = math.sqrt(sum(p.grad.norm() ** 2 for p in model.parameters() if p.grad is not None))
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            total = math.sqrt(sum(g.norm() ** 2 for g in grads))
             opt.step()
             mon.step(loss=loss)
     with RunReader(mon.run_dir) as r:
@@ -294,7 +296,8 @@ def test_config_is_stored(tmp_path):
         "name": 'say "hi"',
     }
     with RunReader(mon.run_dir) as r:
-        assert r.meta()["config"] == {"title": "cfg", "lr": 0.1, "layers": [64, 32], "name": 'say "hi"'}
+        config = r.meta()["config"]
+    assert config == {"title": "cfg", "lr": 0.1, "layers": [64, 32], "name": 'say "hi"'}
     with pytest.raises(TypeError, match="watch\\(config=...\\)"):
         tui_trainer.watch(nn.Linear(2, 2), config=3, runs_dir=tmp_path)
 
@@ -307,7 +310,10 @@ def test_bad_arguments_are_named(tmp_path):
 
 
 def test_importing_tui_trainer_does_not_load_torch():
-    code = "import sys, tui_trainer; assert 'torch' not in sys.modules; tui_trainer.watch; assert 'torch' in sys.modules"
+    code = (
+        "import sys, tui_trainer; assert 'torch' not in sys.modules; "
+        "tui_trainer.watch; assert 'torch' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -319,7 +325,7 @@ def test_a_script_that_forgets_finish_is_finished_or_crashed(tmp_path):
         "mon.step(loss=1.0)\n"
         "if sys.argv[1] == 'raise': raise RuntimeError('boom')\n"
     )
-    for how, status in (("end", "finished"), ("raise", "crashed")):
+    for how in ("end", "raise"):
         subprocess.run([sys.executable, "-c", script, how], capture_output=True)
     with_status = {}
     for d in tmp_path.iterdir():

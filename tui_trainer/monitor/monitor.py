@@ -406,7 +406,7 @@ def _value(v: Any) -> Any:
     """A value to keep until the log step: a float, or a detached tensor off the CPU (read
     then, with one sync for the window)."""
     if isinstance(v, torch.Tensor):
-        return v.detach() if v.device.type != "cpu" else v.item()
+        return v.item() if v.is_cpu else v.detach()  # is_cpu: a tenth of .device's cost
     return v
 
 
