@@ -55,6 +55,7 @@ class RunSnapshot:
     variant: str = ""
     title: str = ""
     task: str = ""  # classify, perceptron, reconstruct (recorded at the start of training)
+    kind: str = "preset"  # "watch": recorded by tui_trainer.watch from a script's own loop
     status: str = "created"
     reason: str = ""
     error: str = ""
@@ -225,6 +226,7 @@ class RunFollower:
             variant=str(meta.get("variant", "")),
             title=str((meta.get("config") or {}).get("title", "")),
             task=str(meta.get("task", "")),
+            kind=str(meta.get("kind", "preset")),
             status=self.status,
             reason=self.reason,
             error=self.error,

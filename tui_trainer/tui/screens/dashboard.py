@@ -317,13 +317,12 @@ class DashboardScreen(Screen[None]):
             if yes:
                 self.app.send_control(snap.run_dir, "stop")
 
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Stop {snap.label}?",
-                "It saves a checkpoint first; `tui-trainer resume` continues it later.",
-            ),
-            answer,
+        detail = (
+            "Its script sees `mon.should_stop` and ends its loop."
+            if snap.kind == "watch"
+            else "It saves a checkpoint first; `tui-trainer resume` continues it later."
         )
+        self.app.push_screen(ConfirmScreen(f"Stop {snap.label}?", detail), answer)
 
     def action_switch_run(self, delta: int) -> None:
         if len(self.run_dirs) < 2:
