@@ -24,7 +24,8 @@ from torch import nn
 
 from tui_trainer.config import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
-from tui_trainer.engine.data import Dataset, augment_batch, build_dataset, epoch_order, num_batches
+from tui_trainer.engine.batches import EpochBatches
+from tui_trainer.engine.data import Dataset, build_dataset, num_batches
 from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
@@ -80,7 +81,6 @@ class Trainer:
         self.last_loss: float | None = None  # the latest logged training loss
         self.rate = 0.0  # steps/s over the latest log window
         self.resume = False
-        self._order_epoch = -1  # the epoch whose data order is in _order
         self._window = LogWindow.start(torch.device("cpu"), 0)  # started again by _loop
 
     # -- set-up ------------------------------------------------------------------------------
@@ -107,6 +107,14 @@ class Trainer:
         self.y_train = self.data.y_train.to(self.device)
         self.x_val = self.data.x_val.to(self.device)
         self.y_val = self.data.y_val.to(self.device)
+        self.batches = EpochBatches(
+            self.x_train,
+            self.y_train,
+            cfg.data.batch_size,
+            self.batches_per_epoch,
+            cfg.train.seed,
+            cfg.data.augment,
+        )
         # Validation, the training set in eval mode, PCA beside an autoencoder, exhibits.
         tensors = (self.x_train, self.y_train, self.x_val, self.y_val)
         self.evaluator = Evaluator(
@@ -126,7 +134,6 @@ class Trainer:
         if self.scaler is not None:
             scaler = self.scaler
             self.probe.grad_scale = lambda: scaler._scale  # noqa: SLF001 (tensor, no sync)
-        self._order = torch.empty(0, dtype=torch.long)
         self.prepared = True
 
     def _autocast(self) -> Any:
@@ -225,25 +232,10 @@ class Trainer:
                 self._progress("running")
         self._progress("running")
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This step's batch: the epoch's order is a function of (seed, epoch)."""
-        cfg = self.cfg
-        bs = cfg.data.batch_size
-        epoch, b = divmod(self.step, self.batches_per_epoch)
-        if epoch != self._order_epoch:
-            self._order = epoch_order(self.n_train, cfg.train.seed, epoch).to(self.device)
-            self._order_epoch = epoch
-        idx = self._order[b * bs : (b + 1) * bs]
-        x, y = self.x_train[idx], self.y_train[idx]
-        if cfg.data.augment != "none":
-            gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + self.step)
-            x = augment_batch(x.cpu(), cfg.data.augment, gen).to(self.device)
-        return x, y
-
     def _train_step(self, sampled: bool) -> None:
         """Forward, backward, (probe), optimizer step; the loss is summed on the device."""
         model, opt = self.model, self.optimizer
-        x, y = self._batch()
+        x, y = self.batches.batch(self.step)
         if sampled:
             self.probe.attach(histogram=self.sampler.histogram)
         with self._autocast():

@@ -1,0 +1,47 @@
+"""Provides EpochBatches: the training batches of a run, a function of (seed, step).
+
+The order of an epoch is ``data.epoch_order(n, seed, epoch)`` and a step's augmentation is
+seeded by (seed, step), so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tui_trainer.engine.data import augment_batch, epoch_order
+
+__all__ = ["EpochBatches"]
+
+
+class EpochBatches:
+    """``batch(step)`` -> (x, y) of that step; the epoch's order is made once per epoch."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        batches_per_epoch: int,
+        seed: int,
+        augment: str = "none",
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.seed = seed
+        self.augment = augment
+        self._order = torch.empty(0, dtype=torch.long)
+        self._epoch = -1  # the epoch whose order is in _order
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        bs = self.batch_size
+        epoch, b = divmod(step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            self._order = epoch_order(len(self.y), self.seed, epoch).to(self.x.device)
+            self._epoch = epoch
+        idx = self._order[b * bs : (b + 1) * bs]
+        x, y = self.x[idx], self.y[idx]
+        if self.augment != "none":
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            x = augment_batch(x.cpu(), self.augment, gen).to(x.device)
+        return x, y
