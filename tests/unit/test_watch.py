@@ -187,6 +187,46 @@ def test_a_hand_written_update_reads_gradients_at_step(tmp_path):
         assert row[COL["update_ratio"]] is None  # not measured without an optimizer
 
 
+@pytest.mark.parametrize("make_opt", ["sgd", "lbfgs"])
+def test_step_with_a_closure_reads_the_gradients_the_closure_made(tmp_path, make_opt):
+    """optimizer.step(closure) (LBFGS, Lightning): forward and backward run inside step(),
+    after the pre-step hook; the gradients read are the closure's first, the update is the
+    whole step's."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 3))
+    if make_opt == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    else:
+        opt = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=3)
+    x, y = data()
+    mon = tui_trainer.watch(model, optimizer=opt, every=1, runs_dir=tmp_path)
+    first_norm, update = {}, {}
+    for step in range(1, 6):
+        seen = []
+
+        def closure():
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[:64]), y[:64])
+            loss.backward()
+            seen.append(math.sqrt(sum(p.grad.norm() ** 2 for p in model.parameters())))
+            return loss
+
+        w0 = [p.detach().clone() for p in model.parameters()]
+        loss = opt.step(closure)
+        with torch.no_grad():
+            d = math.sqrt(sum((p - q).norm() ** 2 for p, q in zip(model.parameters(), w0)))
+        update[step] = d / math.sqrt(sum(q.norm() ** 2 for q in w0))
+        first_norm[step] = seen[0]
+        mon.step(loss=loss)
+    mon.finish()
+    rows = stats(mon.run_dir)
+    assert set(rows) == {2, 3, 4, 5}
+    for step in rows:
+        row = rows[step]["0:Linear"]
+        assert row[COL["grad_norm"]] == pytest.approx(first_norm[step], rel=1e-5)
+        assert row[COL["update_ratio"]] == pytest.approx(update[step], rel=1e-4)
+
+
 def test_an_exception_crashes_the_run_with_its_traceback(tmp_path):
     model = nn.Linear(12, 3)
     with pytest.raises(ZeroDivisionError), tui_trainer.watch(model, runs_dir=tmp_path) as mon:

@@ -11,7 +11,8 @@ for a preset. What is measured when:
   gradients and weights are read just before the optimizer's ``step()``, and the update
   just after it, from optimizer step hooks: on ``optimizer=`` when given, otherwise on the
   first ``torch.optim`` optimizer that steps this model's parameters (a global step hook
-  that compares parameters, only until it has found it). Gradients are read after
+  that compares parameters, only until it has found it). With ``step(closure)`` (LBFGS,
+  Lightning) the gradients are read when the closure first returns. Gradients are read after
   ``GradScaler.unscale_`` (a GradScaler is found on the stack when it steps; or pass
   ``scaler=``) and before clipping only if you clip inside the optimizer; with
   ``clip_grad_norm_`` before ``step()`` they are the clipped ones.

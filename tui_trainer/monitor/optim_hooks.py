@@ -88,14 +88,32 @@ class OptimizerWatch:
         self._not_ours.add(id(opt))
         return False
 
-    def _pre(self, opt: Any, args: Any, kwargs: Any) -> None:
+    def _pre(self, opt: Any, args: Any, kwargs: Any) -> Any:
         if not self.armed or self.stage != "none" or not self._ours(opt):
-            return
+            return None
         probe = self._probe
         if probe is None:
-            return
+            return None
         if self.scaler is None:
             self._find_scaler(probe)
+        # args holds the optimizer itself first (torch's step wrapper passes them as given)
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        if closure is None:
+            self._read(probe)
+            return None
+        # step(closure): the forward and backward run inside step() (LBFGS, Lightning), so
+        # the gradients exist only once the closure returns: read them then, once.
+        def read_after() -> Any:
+            loss = closure()
+            if self.stage == "none":
+                self._read(probe)
+            return loss
+
+        if len(args) > 1:
+            return (args[0], read_after, *args[2:]), kwargs
+        return args, {**kwargs, "closure": read_after}
+
+    def _read(self, probe: LayerProbe) -> None:
         if self.mon._guard_probe(probe.after_backward):  # noqa: SLF001 (its own helper)
             self.stage = "read"
 
