@@ -11,11 +11,10 @@ for a preset. What is measured when:
   gradients and weights are read just before the optimizer's ``step()``, and the update
   just after it, from optimizer step hooks: on ``optimizer=`` when given, otherwise on the
   first ``torch.optim`` optimizer that steps this model's parameters (a global step hook
-  that compares parameters, only until it has found it). With ``step(closure)`` (LBFGS,
-  Lightning) the gradients are read when the closure first returns. Gradients are read after
+  that compares parameters, until found). With ``step(closure)`` (LBFGS, Lightning) the
+  gradients are read when the closure first returns. They are read after
   ``GradScaler.unscale_`` (a GradScaler is found on the stack when it steps; or pass
-  ``scaler=``) and before clipping only if you clip inside the optimizer; with
-  ``clip_grad_norm_`` before ``step()`` they are the clipped ones.
+  ``scaler=``); after ``clip_grad_norm_`` before ``step()`` they are the clipped ones.
 - No ``torch.optim`` optimizer (a hand-written update): gradients are read at
   ``mon.step``, so call it before zeroing them; the update ratio is not measured.
 - ``torch.compile``'d models: hooks added to a compiled module never fire
