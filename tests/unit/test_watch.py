@@ -304,6 +304,27 @@ def test_stop_pause_and_checkpoint_reach_the_loop(tmp_path):
     ]
 
 
+def test_a_checkpoint_request_lasts_until_the_step_after_it_was_seen(tmp_path):
+    """A request noticed between steps (a read of should_stop) is not lost to the next
+    mon.step: the loop that checks after mon.step still sees it, once."""
+    model = nn.Linear(12, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = data()
+    mon = tui_trainer.watch(model, runs_dir=tmp_path, log_every=1)
+    send_control(mon.run_dir, "checkpoint")
+    deadline = time.monotonic() + 10
+    while not RunReader(mon.run_dir).events("checkpoint_requested"):
+        assert time.monotonic() < deadline
+        mon.should_stop  # noqa: B018 - the read that notices the request
+        time.sleep(0.02)
+    _loop(model, opt, mon, 1, x, y)
+    assert mon.checkpoint_requested
+    assert mon.checkpoint_requested  # still this step
+    _loop(model, opt, mon, 1, x, y)
+    assert not mon.checkpoint_requested
+    mon.finish()
+
+
 def test_auto_interval_is_calibrated_and_recorded(tmp_path):
     model = nn.Sequential(nn.Linear(12, 64), nn.Tanh(), nn.Linear(64, 3))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -190,11 +190,15 @@ def resume(
     from tui_trainer.store import RunReader, resolve_run
 
     run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as r:
+        status, meta = r.status(), r.meta()
+    if meta.get("kind") == "watch":
+        script = " ".join(meta.get("argv") or []) or "your script"
+        raise fail(f"{run_dir}: recorded by tui_trainer.watch; run `python {script}` again")
     if not (run_dir / "checkpoints" / "last.pt").is_file():
         raise fail(f"{run_dir}: no checkpoints/last.pt to resume from")
-    with RunReader(run_dir) as r:
-        if r.status() in ("running", "paused"):
-            raise fail(f"{run_dir}: the run is still {r.status()}")
+    if status in ("running", "paused"):
+        raise fail(f"{run_dir}: the run is still {status}")
     cfg = load_preset_file(run_dir / "config.toml").resolve()
     console = Console(stderr=json_out)
     result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)

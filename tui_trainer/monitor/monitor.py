@@ -54,6 +54,7 @@ from tui_trainer.monitor import exits
 from tui_trainer.monitor.discover import Discovery, match_layers, unwrap
 from tui_trainer.monitor.optim_hooks import OptimizerWatch
 from tui_trainer.monitor.run_files import create_store
+from tui_trainer.monitor.values import as_float, kept, mean_of
 from tui_trainer.monitor.writer import CONTROL_INTERVAL, BackgroundWriter
 from tui_trainer.store.schema import STATUSES
 from tui_trainer.text import first_line
@@ -130,7 +131,7 @@ class Monitor:
         self._t_last = time.perf_counter()
         self._stop = ""
         self._paused = False
-        self._checkpoint = False
+        self._checkpoint: bool | str = False  # True, then "seen" once read
         self._nonfinite_loss = False
         self._finished = False
         exits.register(self)
@@ -141,12 +142,13 @@ class Monitor:
         -> ``train/lr``; means over the log window, ``lr`` its latest value). Blocks while
         the run is paused from outside."""
         step = self.global_step = self.global_step + 1
-        self._checkpoint = False
+        if self._checkpoint == "seen":
+            self._checkpoint = False
         window = self._window
         if loss is not None:
-            window["train/loss"].append(_value(loss))
+            window["train/loss"].append(kept(loss))
         for key, v in scalars.items():
-            window[key].append(_value(v))
+            window[key].append(kept(v))
         sampled = self._armed
         if sampled:
             self._end_sample(step)
@@ -167,13 +169,13 @@ class Monitor:
     def log(self, values: dict[str, Any], step: int | None = None) -> None:
         """Record any scalars, under the names given, at ``step`` (default: the current)."""
         at = self.global_step if step is None else int(step)
-        self._writer.scalars(at, {k: _float(v) for k, v in values.items()})
+        self._writer.scalars(at, {k: as_float(v) for k, v in values.items()})
 
     def eval(self, values: dict[str, Any], step: int | None = None) -> None:
         """Record validation metrics (``loss`` -> ``val/loss``; names with a ``/`` as given);
         the best ``val/acc`` (or lowest ``val/loss``) is the run's best."""
         at = self.global_step if step is None else int(step)
-        vals = {(k if "/" in k else f"val/{k}"): _float(v) for k, v in values.items()}
+        vals = {(k if "/" in k else f"val/{k}"): as_float(v) for k, v in values.items()}
         self._writer.scalars(at, vals)
         self._writer.event(at, "eval", vals)
         key = "val/acc" if "val/acc" in vals else "val/loss" if "val/loss" in vals else None
@@ -182,6 +184,10 @@ class Monitor:
             if key not in self.best or better(vals[key], self.best[key]) == vals[key]:
                 self.best = {key: vals[key], "step": at}
                 self._writer.set_meta(best=self.best)
+
+    def event(self, kind: str, data: dict[str, Any] | None = None) -> None:
+        """Record an event at the current step (``checkpoint`` with a ``path``, or your own)."""
+        self._writer.event(self.global_step, kind, data or {})
 
     @property
     def should_stop(self) -> bool:
@@ -192,10 +198,13 @@ class Monitor:
 
     @property
     def checkpoint_requested(self) -> bool:
-        """True after a checkpoint request (the app's ``c``), until the next ``mon.step``."""
+        """True after a checkpoint request (the app's ``c``), until the ``mon.step`` after it
+        was first read as True."""
         if self._writer.attention:
             self._attend(block=False)
-        return self._checkpoint
+        if self._checkpoint:
+            self._checkpoint = "seen"
+        return bool(self._checkpoint)
 
     def finish(self, status: str = "finished", reason: str = "") -> None:
         """End the run (idempotent). ``finished`` after a stop request records ``stopped``."""
@@ -325,7 +334,7 @@ class Monitor:
         for key, vals in self._window.items():
             if vals:
                 name = key if "/" in key else f"train/{key}"
-                values[name] = _float(vals[-1]) if key == "lr" else _mean(vals)
+                values[name] = as_float(vals[-1]) if key == "lr" else mean_of(vals)
                 vals.clear()
         s0, t0 = self._log_mark
         now = time.perf_counter()
@@ -400,21 +409,3 @@ def without_update(probe: LayerProbe, step: int, read_grads: bool) -> None:
     finally:
         if had:
             probe.stats.add("update")
-
-
-def _value(v: Any) -> Any:
-    """A value to keep until the log step: a float, or a detached tensor off the CPU (read
-    then, with one sync for the window)."""
-    if isinstance(v, torch.Tensor):
-        return v.item() if v.is_cpu else v.detach()  # is_cpu: a tenth of .device's cost
-    return v
-
-
-def _float(v: Any) -> float:
-    return float(v.item()) if isinstance(v, torch.Tensor) else float(v)
-
-
-def _mean(vals: list[Any]) -> float:
-    if isinstance(vals[0], torch.Tensor) and all(isinstance(v, torch.Tensor) for v in vals):
-        return float(torch.stack([v.float().reshape(()) for v in vals]).mean().item())
-    return math.fsum(_float(v) for v in vals) / len(vals)

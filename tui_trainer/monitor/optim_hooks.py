@@ -101,6 +101,7 @@ class OptimizerWatch:
         if closure is None:
             self._read(probe)
             return None
+
         # step(closure): the forward and backward run inside step() (LBFGS, Lightning), so
         # the gradients exist only once the closure returns: read them then, once.
         def read_after() -> Any:
