@@ -23,6 +23,8 @@ def loaded_after_import(module: str) -> set[str]:
         "tui_trainer.store",
         "tui_trainer.config",
         "tui_trainer.runner",
+        "tui_trainer.monitor",
+        "tui_trainer.integrations",
     ],
 )
 def test_engine_and_store_load_no_ui(module):
