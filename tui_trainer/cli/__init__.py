@@ -3,6 +3,7 @@ display, ``verify`` and ``doctor``. torch loads only inside commands that train.
 
 from __future__ import annotations
 
-from tui_trainer.cli.commands import app, main
+from tui_trainer.cli import preset_commands, run_commands  # noqa: F401 (they register)
+from tui_trainer.cli.root import app, main
 
 __all__ = ["app", "main"]

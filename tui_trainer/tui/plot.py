@@ -9,7 +9,7 @@ full span, so a spike is drawn even when thousands of steps share one column.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -145,23 +145,33 @@ def render_chart(
     cols: list[tuple[ChartSeries, list[Column | None]]] = []
     for s, d in data:
         cols.append((s, decimate(d.steps, d.lows, d.highs, canvas.px, d.means, x0, x1)))
-    lows = [c.low for _, cs in cols for c in cs if c is not None]
-    highs = [c.high for _, cs in cols for c in cs if c is not None]
-    y_lo, y_hi = min(lows), max(highs)
+    y_lo, y_hi = _y_range(cols, log)
+    scale = (canvas.py - 1) / (y_hi - y_lo)
+    _draw(canvas, cols, lambda y: int(round((y_hi - y) * scale)), smoothing)
+    return [*_with_y_labels(canvas, y_lo, y_hi, scale, log), _x_axis(width, plot_w, x0, x1)]
+
+
+def _y_range(cols: list[tuple[ChartSeries, list[Column | None]]], log: bool) -> tuple[float, float]:
+    """The y axis: the columns' extent, padded 3%; zero-floored when the data is >= 0."""
+    y_lo = min(c.low for _, cs in cols for c in cs if c is not None)
+    y_hi = max(c.high for _, cs in cols for c in cs if c is not None)
     if y_hi - y_lo < 1e-12 * max(1.0, abs(y_hi)):
         pad = abs(y_hi) * 0.1 or 1.0
-        y_lo, y_hi = y_lo - pad, y_hi + pad
-    else:
-        pad = (y_hi - y_lo) * 0.03
-        low = y_lo - pad
-        if not log and y_lo >= 0 > low:
-            low = 0.0  # a loss or an accuracy never goes below zero: nor does its axis
-        y_lo, y_hi = low, y_hi + pad
-    scale = (canvas.py - 1) / (y_hi - y_lo)
+        return y_lo - pad, y_hi + pad
+    pad = (y_hi - y_lo) * 0.03
+    low = y_lo - pad
+    if not log and y_lo >= 0 > low:
+        low = 0.0  # a loss or an accuracy never goes below zero: nor does its axis
+    return low, y_hi + pad
 
-    def row(y: float) -> int:
-        return int(round((y_hi - y) * scale))
 
+def _draw(
+    canvas: BrailleCanvas,
+    cols: list[tuple[ChartSeries, list[Column | None]]],
+    row: Callable[[float], int],
+    smoothing: float,
+) -> None:
+    """Each series: its min-max column per x, joined; smoothed, an EMA over a dim envelope."""
     if smoothing > 0:  # the raw envelope first, dim, under every smoothed line
         for s, cs in cols:
             dim = Style(color=s.color, dim=True)
@@ -182,10 +192,17 @@ def render_chart(
                 canvas.line(prev[0], prev[1], x, mid, style, s.dotted)
             canvas.vline(x, top, bottom, style, s.dotted)
             prev = (x, mid)
-    out: list[Text] = []
+
+
+def _with_y_labels(
+    canvas: BrailleCanvas, y_lo: float, y_hi: float, scale: float, log: bool
+) -> list[Text]:
+    """The canvas rows behind the y axis: labels at the top, bottom and (>= 5 rows) middle."""
+    plot_h = canvas.height
     label_rows = {0: y_hi, plot_h - 1: y_lo}
     if plot_h >= 5:
         label_rows[(plot_h - 1) // 2] = (y_hi + y_lo) / 2
+    out: list[Text] = []
     for r, text in enumerate(canvas.rows()):
         if r in label_rows:
             y = y_hi - (r * 4 + 1.5) / scale if r else y_hi
@@ -194,6 +211,11 @@ def render_chart(
         else:
             head = Text.assemble((" " * (Y_LABEL - 1) + "│", "dim"))
         out.append(head.append_text(text))
+    return out
+
+
+def _x_axis(width: int, plot_w: int, x0: float, x1: float) -> Text:
+    """Step labels at the left, middle and right, each only where it does not collide."""
     axis = [" "] * width
     for pos, step in ((Y_LABEL, x0), (width - 1, x1), (Y_LABEL + plot_w // 2, (x0 + x1) // 2)):
         label = fmt_steps(int(step))
@@ -202,5 +224,4 @@ def render_chart(
             start = Y_LABEL
         if all(ch == " " for ch in axis[max(start - 1, 0) : start + len(label) + 1]):
             axis[start : start + len(label)] = list(label)
-    out.append(Text("".join(axis), style="dim"))
-    return out
+    return Text("".join(axis), style="dim")

@@ -70,57 +70,10 @@ class ActivationTable(TextLines):
             return
         header = Text(" ".join(_cell(t, w, r) for t, w, r in COLUMNS), style="bold dim")
         rows = [header]
-        sparks = {
-            k: snap.sparks.get(k, ()) for k in ("act_mean", "act_std", "dead_frac", "sat_frac")
-        }
-
-        def trend(stat: str, i: int) -> str:
-            hist = sparks[stat]
-            return sparkline(hist[i] if i < len(hist) else (), SPARK)
-
         for i, layer in enumerate(snap.layers):
-            row = snap.latest[i] if i < len(snap.latest) else None
-
-            def get(name: str, row: tuple[float | None, ...] | None = row) -> float | None:
-                return row[_COL[name]] if row is not None else None
-
-            act = str(layer.get("activation", ""))
-            lo, hi = get("act_min"), get("act_max")
-            dead, dead_style = _pct(get("dead_frac"))
-            sat, sat_style = _pct(get("sat_frac"))
-            cells: list[list[tuple[str, str]]] = [
-                [(_cell(f"{i} {layer['name']}", 12, False), "")],
-                [(_cell(_ACT.get(act, act), 4, False), "dim")],
-                [
-                    (_cell(fmt_num(get("act_mean"), 2), 5, True), ""),
-                    (trend("act_mean", i).ljust(SPARK), "cyan"),
-                ],
-                [
-                    (_cell(fmt_num(get("act_std"), 2), 5, True), ""),
-                    (trend("act_std", i).ljust(SPARK), "cyan"),
-                ],
-                [
-                    (_cell(dead, 4, True), dead_style),
-                    (trend("dead_frac", i).ljust(SPARK) if dead != "-" else " " * SPARK, "cyan"),
-                ],
-                [
-                    (_cell(sat, 4, True), sat_style),
-                    (trend("sat_frac", i).ljust(SPARK) if sat != "-" else " " * SPARK, "cyan"),
-                ],
-                [
-                    (
-                        _cell(
-                            f"{fmt_num(lo, 2)}…{fmt_num(hi, 2)}" if lo is not None else "-",
-                            9,
-                            False,
-                        ),
-                        "",
-                    )
-                ],
-                [(_cell(fmt_num(get("update_ratio"), 2), 5, True), "")],
-            ]
+            latest = snap.latest[i] if i < len(snap.latest) else None
             text = Text()
-            for k, segments in enumerate(cells):
+            for k, segments in enumerate(_layer_cells(snap, i, layer, latest)):
                 if k:
                     text.append(" ")
                 for value, style in segments:
@@ -130,3 +83,36 @@ class ActivationTable(TextLines):
             self.refresh(layout=True)
         self.rows = rows
         self.invalidate()
+
+
+Segments = list[tuple[str, str]]  # (text, style) pieces of one column
+
+
+def _layer_cells(
+    snap: RunSnapshot, i: int, layer: dict, row: tuple[float | None, ...] | None
+) -> list[Segments]:
+    """Layer ``i``'s columns: name, activation, each statistic with its trend, range, upd/w."""
+
+    def get(name: str) -> float | None:
+        return row[_COL[name]] if row is not None else None
+
+    def stat(text: str, width: int, style: str, name: str, shown: bool = True) -> Segments:
+        hist = snap.sparks.get(name, ())
+        spark = sparkline(hist[i] if i < len(hist) else (), SPARK) if shown else ""
+        return [(_cell(text, width, True), style), (spark.ljust(SPARK), "cyan")]
+
+    act = str(layer.get("activation", ""))
+    lo, hi = get("act_min"), get("act_max")
+    dead, dead_style = _pct(get("dead_frac"))
+    sat, sat_style = _pct(get("sat_frac"))
+    span = f"{fmt_num(lo, 2)}…{fmt_num(hi, 2)}" if lo is not None else "-"
+    return [
+        [(_cell(f"{i} {layer['name']}", 12, False), "")],
+        [(_cell(_ACT.get(act, act), 4, False), "dim")],
+        stat(fmt_num(get("act_mean"), 2), 5, "", "act_mean"),
+        stat(fmt_num(get("act_std"), 2), 5, "", "act_std"),
+        stat(dead, 4, dead_style, "dead_frac", shown=dead != "-"),
+        stat(sat, 4, sat_style, "sat_frac", shown=sat != "-"),
+        [(_cell(span, 9, False), "")],
+        [(_cell(fmt_num(get("update_ratio"), 2), 5, True), "")],
+    ]

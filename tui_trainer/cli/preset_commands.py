@@ -1,0 +1,167 @@
+"""Provides the commands on presets: ``presets``, ``show``, ``run``, ``resume``, ``verify``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tui_trainer.cli.root import (
+    JsonOut,
+    PresetsDir,
+    RunRef,
+    RunsDir,
+    app,
+    bad_input,
+    fail,
+    print_json,
+)
+
+
+@app.command()
+@bad_input
+def presets(presets_dir: PresetsDir = None, json_out: JsonOut = False) -> None:
+    """List presets with their lecture claim."""
+    from tui_trainer.config import all_presets
+
+    items = []
+    for p in all_presets(presets_dir):
+        cfg = p.resolve()
+        items.append(
+            {
+                "name": p.name,
+                "title": cfg.title,
+                "section": cfg.section,
+                "claim": cfg.claim,
+                "scale": cfg.scale,
+                "variants": p.variant_names,
+                "default_variant": p.default_variant,
+                "path": str(p.path),
+            }
+        )
+    if json_out:
+        print_json(items)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="presets")
+    for col in ("name", "claim", "title", "variants"):
+        table.add_column(col)
+    for it in sorted(items, key=lambda i: (i["claim"], i["name"])):
+        table.add_row(it["name"], str(it["claim"] or ""), it["title"], ", ".join(it["variants"]))
+    Console().print(table)
+
+
+@app.command()
+@bad_input
+def show(
+    preset: Annotated[str, typer.Argument(help="Preset name or .toml path.")],
+    variant: Annotated[str | None, typer.Option("--variant", help="Variant to resolve.")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="key=value override.")] = None,
+    presets_dir: PresetsDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Print the resolved config of a preset."""
+    from tui_trainer.config import config_to_toml, find_preset
+
+    cfg = find_preset(preset, presets_dir).resolve(variant, sets or [])
+    if json_out:
+        print_json(cfg.to_dict())
+    else:
+        typer.echo(config_to_toml(cfg), nl=False)
+
+
+@app.command()
+@bad_input
+def run(
+    preset: Annotated[str, typer.Argument(help="Preset name or .toml path.")],
+    variant: Annotated[str | None, typer.Option("--variant", help="Train this variant.")] = None,
+    all_variants: Annotated[bool, typer.Option("--all", help="Train every variant.")] = False,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value override, e.g. optim.lr=0.01.")
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    runs_dir: RunsDir = None,
+    presets_dir: PresetsDir = None,
+    json_out: JsonOut = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+) -> None:
+    """Train a preset headless, record the run, print a summary."""
+    from rich.console import Console
+
+    from tui_trainer.cli.headless import summary_table, train_config
+    from tui_trainer.config import find_preset
+
+    if variant and all_variants:
+        raise fail("--variant and --all: give one or the other")
+    p = find_preset(preset, presets_dir)
+    overrides = list(sets or [])
+    if device:
+        overrides.append(f'train.device="{device}"')
+    names: list[str | None] = list(p.variant_names) if all_variants and p.variants else [variant]
+    configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
+    console = Console(stderr=json_out)
+    results = [train_config(cfg, runs_dir, console, show_progress=not quiet) for cfg in configs]
+    if json_out:
+        print_json(results if all_variants else results[0])
+    else:
+        if not quiet:
+            console.print(summary_table(results))
+        for r in results:
+            console.print(f"{r['status']}: {r['run_dir']}", highlight=False)
+            if r.get("error"):
+                console.print(f"  {r['error']}", highlight=False, markup=False)
+    if any(r["status"] != "finished" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+@bad_input
+def resume(
+    run_ref: RunRef,
+    runs_dir: RunsDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Continue a stopped run from its last checkpoint, exactly where it left off."""
+    from rich.console import Console
+
+    from tui_trainer.cli.headless import train_config
+    from tui_trainer.config import load_preset_file
+    from tui_trainer.store import RunReader, resolve_run
+
+    run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as r:
+        status, meta = r.status(), r.meta()
+    if meta.get("kind") == "watch":
+        script = " ".join(meta.get("argv") or []) or "your script"
+        raise fail(f"{run_dir}: recorded by tui_trainer.watch; run `python {script}` again")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise fail(f"{run_dir}: no checkpoints/last.pt to resume from")
+    if status in ("running", "paused"):
+        raise fail(f"{run_dir}: the run is still {status}")
+    cfg = load_preset_file(run_dir / "config.toml").resolve()
+    console = Console(stderr=json_out)
+    result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)
+    if json_out:
+        print_json(result)
+    else:
+        console.print(f"{result['status']} at step {result['steps']}: {run_dir}", highlight=False)
+    if result["status"] != "finished":
+        raise typer.Exit(1)
+
+
+@app.command()
+@bad_input
+def verify(
+    names: Annotated[list[str] | None, typer.Argument(metavar="[PRESET]...")] = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Repeat with N seeds.")] = 1,
+    runs_dir: RunsDir = None,
+    presets_dir: PresetsDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Check the presets' lecture claims; print a table; exit 1 if one fails."""
+    from tui_trainer.cli.verify import verify_command
+
+    code = verify_command(names or [], seeds, runs_dir, presets_dir, json_out)
+    raise typer.Exit(code)

@@ -1,0 +1,100 @@
+"""Provides the ``tui-trainer`` Typer app and what its commands share: the option types,
+``fail`` (one line on stderr, exit 2) and ``bad_input``; the commands themselves are in
+``preset_commands.py`` (presets, show, run, resume, verify) and ``run_commands.py`` (the
+commands on recorded runs).
+
+torch is never imported at module level: ``tui-trainer --help`` stays fast, and only
+commands that train pay for it. Bad input exits 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+__all__ = [
+    "JsonOut",
+    "PresetsDir",
+    "RunRef",
+    "RunsDir",
+    "app",
+    "bad_input",
+    "fail",
+    "main",
+    "print_json",
+]
+
+app = typer.Typer(
+    add_completion=False,
+    invoke_without_command=True,
+    help="Watch a deep network learn, in the terminal. Run without a command to open the app.",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+RunsDir = Annotated[
+    str | None,
+    typer.Option("--runs-dir", help="Where runs live (default $TUI_TRAINER_RUNS_DIR or ./runs)."),
+]
+
+
+PresetsDir = Annotated[
+    str | None, typer.Option("--presets-dir", help="Another folder of preset files.")
+]
+
+
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+RunRef = Annotated[str, typer.Argument(metavar="RUN", help="Run id, prefix, path or latest.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def bad_input(fn: F) -> F:
+    """Turn the project's input errors into one line on stderr and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tui_trainer.store import StoreError
+        from tui_trainer.text import first_line
+
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, StoreError, FileNotFoundError) as exc:
+            raise fail(first_line(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    runs_dir: RunsDir = None,
+    presets_dir: PresetsDir = None,
+) -> None:
+    """Open the app (preset picker) when no command is given."""
+    if ctx.invoked_subcommand is None:
+        from tui_trainer.tui.app import run_app
+
+        run_app(runs_dir=runs_dir, presets_dir=presets_dir)
+
+
+def main() -> None:
+    app(prog_name="tui-trainer")

@@ -1,0 +1,197 @@
+"""Provides the commands on recorded runs: ``runs``, ``stream``, ``stop``, ``export``,
+``attach``, ``diagnose``; and ``doctor``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tui_trainer.cli.root import (
+    JsonOut,
+    RunRef,
+    RunsDir,
+    app,
+    bad_input,
+    fail,
+    print_json,
+)
+
+
+@app.command()
+@bad_input
+def runs(runs_dir: RunsDir = None, json_out: JsonOut = False) -> None:
+    """List runs and their status, newest first."""
+    from tui_trainer.store import list_runs
+
+    items = list_runs(runs_dir)
+    if json_out:
+        print_json(
+            [
+                {
+                    "run_id": r.run_id,
+                    "run_dir": str(r.run_dir),
+                    "preset": r.preset,
+                    "variant": r.variant,
+                    "status": r.status,
+                    "steps": r.steps,
+                    "best": r.best,
+                    "created": r.created,
+                }
+                for r in items
+            ]
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"runs ({len(items)})")
+    for col in ("run", "preset", "variant", "status", "steps", "best", "age"):
+        table.add_column(col, overflow="fold")
+    now = time.time()
+    for r in items:
+        best = ", ".join(f"{k}={v:.4g}" for k, v in r.best.items() if k != "step")
+        table.add_row(
+            r.run_id, r.preset, r.variant, r.status, str(r.steps), best, _age(now - r.created)
+        )
+    Console().print(table)
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@app.command()
+@bad_input
+def stream(
+    run_ref: RunRef,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep reading while it runs.")
+    ] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Print the run's records as JSON lines (scalars, layer stats, events)."""
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run
+    from tui_trainer.store.stream import stream_records
+
+    reader = RunReader(resolve_run(run_ref, runs_dir))
+    out = sys.stdout
+    while True:
+        tail = reader.tail()
+        for record in stream_records(tail):
+            out.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+        out.flush()
+        if tail:
+            continue  # a table may hold more than one tail's limit: read on until caught up
+        if not follow or reader.status() not in LIVE_STATUSES:
+            break
+        time.sleep(0.25)
+
+
+@app.command()
+@bad_input
+def stop(
+    run_ref: RunRef,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Ask a running run to checkpoint and stop."""
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
+
+    run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as reader:
+        status = reader.status()
+    if status not in LIVE_STATUSES:
+        raise fail(f"run {run_dir.name} is {status}, not running", code=1)
+    send_control(run_dir, "stop")
+    typer.echo(f"asked {run_dir.name} to stop")
+
+
+@app.command()
+@bad_input
+def export(
+    run_ref: RunRef,
+    fmt: Annotated[str, typer.Option("--format", help="csv or tensorboard.")] = "csv",
+    out: Annotated[str, typer.Option("--out", help="Directory to write.")] = "",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Export a run's records: CSV files, or TensorBoard event files."""
+    from tui_trainer.store import resolve_run
+
+    if fmt not in ("csv", "tensorboard"):
+        raise fail(f"--format {fmt}: expected csv or tensorboard")
+    if not out:
+        raise fail("--out: expected a directory to write the export to")
+    run_dir = resolve_run(run_ref, runs_dir)
+    if fmt == "csv":
+        from tui_trainer.store.export import export_csv
+
+        for path in export_csv(run_dir, Path(out)):
+            typer.echo(str(path))
+    else:
+        from tui_trainer.store.export_tb import export_tensorboard
+
+        typer.echo(str(export_tensorboard(run_dir, Path(out))))
+
+
+@app.command()
+@bad_input
+def attach(
+    run_ref: Annotated[
+        str, typer.Argument(metavar="[RUN|latest]", help="Run id, prefix, path or latest.")
+    ] = "latest",
+    ssh: Annotated[
+        str | None, typer.Option("--ssh", help="Open the dashboard on HOST over ssh.")
+    ] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Open the dashboard on a live or finished run."""
+    if ssh:
+        import os
+        import shlex
+
+        remote = "tui-trainer attach " + shlex.quote(run_ref)
+        if runs_dir:
+            remote += " --runs-dir " + shlex.quote(runs_dir)
+        os.execvp("ssh", ["ssh", "-t", ssh, remote])
+    from tui_trainer.store import resolve_run
+    from tui_trainer.tui.app import run_app
+
+    run_app(runs_dir=runs_dir, attach=resolve_run(run_ref, runs_dir))
+
+
+@app.command()
+@bad_input
+def diagnose(
+    run_ref: RunRef,
+    runs_dir: RunsDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Findings from a run's statistics: vanishing/exploding layers, dead units, ..."""
+    from tui_trainer.diagnose import diagnose_run
+    from tui_trainer.store import resolve_run
+
+    findings = diagnose_run(resolve_run(run_ref, runs_dir))
+    if json_out:
+        print_json([f.to_dict() for f in findings])
+        return
+    if not findings:
+        typer.echo("no findings: nothing looks wrong")
+    for f in findings:
+        typer.echo(f"[{f.severity}] {f.rule}: {f.message}")
+        typer.echo(f"    remedy: {f.remedy}")
+
+
+@app.command()
+def doctor() -> None:
+    """The environment: Python, torch, CUDA/MPS, GPUs, cores, terminal."""
+    from tui_trainer.cli.doctor import report
+
+    for key, value in report():
+        typer.echo(f"{key:>16}: {value}")
