@@ -21,42 +21,70 @@ from tui_trainer.cli.root import (
     print_json,
 )
 
+SshHost = Annotated[
+    str | None,
+    typer.Option("--ssh", metavar="HOST", help="On HOST, over ssh ($TUI_TRAINER_SSH)."),
+]
+RemoteCmd = Annotated[
+    str | None,
+    typer.Option(
+        "--remote-cmd",
+        help="tui-trainer on the remote side (default $TUI_TRAINER_REMOTE_CMD or tui-trainer).",
+    ),
+]
+
+
+CONTROLS = ("pause", "resume", "stop", "checkpoint")
+
 
 @app.command()
 @bad_input
-def runs(runs_dir: RunsDir = None, json_out: JsonOut = False) -> None:
-    """List runs and their status, newest first."""
-    from tui_trainer.store import list_runs
+def runs(
+    runs_dir: RunsDir = None,
+    json_out: JsonOut = False,
+    ssh: SshHost = None,
+    remote_cmd: RemoteCmd = None,
+) -> None:
+    """List runs and their status, newest first (with --ssh: a remote box's runs)."""
+    if ssh:
+        from tui_trainer.cli.remote import remote_runs
 
-    items = list_runs(runs_dir)
+        items = remote_runs(ssh, remote_cmd, runs_dir)
+    else:
+        from tui_trainer.store import list_runs
+
+        items = [
+            {
+                "run_id": r.run_id,
+                "run_dir": str(r.run_dir),
+                "preset": r.preset,
+                "variant": r.variant,
+                "status": r.status,
+                "steps": r.steps,
+                "best": r.best,
+                "created": r.created,
+            }
+            for r in list_runs(runs_dir)
+        ]
     if json_out:
-        print_json(
-            [
-                {
-                    "run_id": r.run_id,
-                    "run_dir": str(r.run_dir),
-                    "preset": r.preset,
-                    "variant": r.variant,
-                    "status": r.status,
-                    "steps": r.steps,
-                    "best": r.best,
-                    "created": r.created,
-                }
-                for r in items
-            ]
-        )
+        print_json(items)
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"runs ({len(items)})")
+    table = Table(title=f"runs ({len(items)})" + (f" on {ssh}" if ssh else ""))
     for col in ("run", "preset", "variant", "status", "steps", "best", "age"):
         table.add_column(col, overflow="fold")
     now = time.time()
     for r in items:
-        best = ", ".join(f"{k}={v:.4g}" for k, v in r.best.items() if k != "step")
+        best = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, int | float) else f"{k}={v}"
+            for k, v in (r.get("best") or {}).items()
+            if k != "step"
+        )
+        age = _age(now - float(r.get("created") or now))
         table.add_row(
-            r.run_id, r.preset, r.variant, r.status, str(r.steps), best, _age(now - r.created)
+            r["run_id"], r["preset"], r["variant"], r["status"], str(r["steps"]), best, age
         )
     Console().print(table)
 
@@ -76,8 +104,14 @@ def stream(
         bool, typer.Option("--follow", "-f", help="Keep reading while it runs.")
     ] = False,
     runs_dir: RunsDir = None,
+    ssh: SshHost = None,
+    remote_cmd: RemoteCmd = None,
 ) -> None:
     """Print the run's records as JSON lines (scalars, layer stats, events)."""
+    if ssh:
+        from tui_trainer.cli.remote import remote_stream
+
+        raise typer.Exit(remote_stream(ssh, remote_cmd, runs_dir, run_ref, follow=follow))
     from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run
     from tui_trainer.store.stream import stream_records
 
@@ -146,24 +180,49 @@ def attach(
     run_ref: Annotated[
         str, typer.Argument(metavar="[RUN|latest]", help="Run id, prefix, path or latest.")
     ] = "latest",
-    ssh: Annotated[
-        str | None, typer.Option("--ssh", help="Open the dashboard on HOST over ssh.")
-    ] = None,
+    ssh: SshHost = None,
+    remote_cmd: RemoteCmd = None,
+    remote_ui: Annotated[
+        bool, typer.Option("--remote-ui", help="With --ssh: run the whole app there (ssh -t).")
+    ] = False,
+    every: Annotated[
+        int, typer.Option("--every", help="With --ssh: every K-th scalar (slow links).")
+    ] = 1,
     runs_dir: RunsDir = None,
 ) -> None:
-    """Open the dashboard on a live or finished run."""
+    """Open the dashboard on a live or finished run (with --ssh: a run on HOST, drawn here)."""
+    if every < 1:
+        raise fail(f"--every {every}: expected an integer >= 1")
     if ssh:
-        import os
-        import shlex
+        from tui_trainer.cli.remote import remote_attach
 
-        remote = "tui-trainer attach " + shlex.quote(run_ref)
-        if runs_dir:
-            remote += " --runs-dir " + shlex.quote(runs_dir)
-        os.execvp("ssh", ["ssh", "-t", ssh, remote])
+        remote_attach(ssh, remote_cmd, runs_dir, run_ref, remote_ui=remote_ui, every=every)
+        return
     from tui_trainer.store import resolve_run
     from tui_trainer.tui.app import run_app
 
     run_app(runs_dir=runs_dir, attach=resolve_run(run_ref, runs_dir))
+
+
+@app.command()
+@bad_input
+def control(
+    run_ref: RunRef,
+    command: Annotated[str, typer.Argument(help="pause, resume, stop or checkpoint.")],
+    runs_dir: RunsDir = None,
+) -> None:
+    """Send a live run a control: pause, resume, stop or checkpoint (what the app's keys do)."""
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
+
+    if command not in CONTROLS:
+        raise fail(f"{command!r}: expected one of {', '.join(CONTROLS)}")
+    run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as reader:
+        status = reader.status()
+    if status not in LIVE_STATUSES:
+        raise fail(f"run {run_dir.name} is {status}, not running")
+    send_control(run_dir, command)
+    typer.echo(f"asked {run_dir.name} to {command}")
 
 
 @app.command()

@@ -179,9 +179,16 @@ class RunStore:
             self._stats.append((step, layer, *[None if v is None or v != v else v for v in row]))
         self._maybe_flush()
 
-    def event(self, step: int, kind: str, data: dict[str, Any] | None = None) -> None:
+    def layer_row(self, step: int, layer: int, row: Sequence[float | None]) -> None:
+        """One layer's statistics (a copy of a remote run writes them as they arrive)."""
+        self._stats.append((step, layer, *[None if v is None or v != v else v for v in row]))
+        self._maybe_flush()
+
+    def event(
+        self, step: int, kind: str, data: dict[str, Any] | None = None, wall: float | None = None
+    ) -> None:
         payload = json.dumps({k: jsonable(v) for k, v in (data or {}).items()})
-        self._events.append((step, time.time(), kind, payload))
+        self._events.append((step, time.time() if wall is None else wall, kind, payload))
         self._maybe_flush()
 
     def _name_id(self, name: str) -> int:

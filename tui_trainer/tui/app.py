@@ -137,7 +137,7 @@ class TrainerApp(App[None]):
     def send_control(self, run_dir: Path, command: str) -> None:
         """Write a control row (the trainer honours it within ~0.2 s)."""
         try:
-            self.runs.send(run_dir, command)
+            send_anywhere(self.runs, run_dir, command)
         except Exception as exc:  # a locked or vanished store: say so, never crash
             self.post_message(ControlDone(run_dir, command, first_line(exc)))
             return
@@ -187,3 +187,17 @@ def run_app(
 ) -> None:
     """Open the app: the preset picker, or the dashboard of ``attach``."""
     TrainerApp(runs_dir=runs_dir, presets_dir=presets_dir, attach=attach).run()
+
+
+def send_anywhere(runs: RunSupervisor, run_dir: Path, command: str) -> None:
+    """A control row here, or, for a copy of a remote run, ``control`` run there over ssh."""
+    from tui_trainer.remote import Remote
+    from tui_trainer.remote.mirror import mirror_info
+
+    info = mirror_info(run_dir)
+    if info is None:
+        runs.send(run_dir, command)
+        return
+    remote = Remote(str(info["host"]), info.get("remote_cmd"), info.get("runs_dir"))
+    remote.run("control", str(info["run_id"]), command, timeout=30)
+

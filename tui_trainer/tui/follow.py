@@ -70,6 +70,7 @@ class RunSnapshot:
     device_name: str = ""
     pid: int | None = None
     host: str = ""
+    remote: str = ""  # a copy of a run on another box: its state (live, reconnecting, ...)
     probe_every: int | None = None
     layers: tuple[dict[str, Any], ...] = ()
     curves: dict[str, CurveData] = field(default_factory=dict)
@@ -241,6 +242,7 @@ class RunFollower:
             device_name=str(meta.get("device_name", "")),
             pid=meta.get("pid"),
             host=str(meta.get("host", "")),
+            remote=str((meta.get("mirror") or {}).get("state", "")),
             probe_every=meta.get("probe_every"),
             layers=self.layers,
             curves={name: s.data() for name, s in self.curves.items()},

@@ -182,7 +182,8 @@ class DashboardScreen(Screen[None]):
             if watch is None:
                 watch = self.watches[snap.pid] = ProcessWatch(snap.pid)
             process = watch.sample()
-        gpus = gpu_stats() if snap.live and snap.device.startswith("cuda") else []
+        here = snap.live and not snap.remote  # a remote run's GPUs are not this box's
+        gpus = gpu_stats() if here and snap.device.startswith("cuda") else []
         self.post_message(SystemStatsReady(snap.run_dir, process, gpus))
 
     def sample_selected(self) -> None:

@@ -26,6 +26,10 @@ def status_text(
     text = Text()
     icon = STATUS_ICON.get(snap.status, "?")
     text.append(f"{icon} {snap.status}", STATUS_STYLE.get(snap.status, ""))
+    if snap.remote:  # a run on another box, read over ssh
+        text.append(f"  on {snap.host}", "cyan")
+        if snap.remote in ("connecting", "reconnecting"):
+            text.append(f"  {snap.remote}…", "bold yellow")
     total = f"/{snap.total_steps:,}" if snap.total_steps else ""
     pct = f" {100 * snap.step / snap.total_steps:.0f}%" if snap.total_steps else ""
     text.append(f"  step {snap.step:,}{total}{pct}", "bold")
