@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class RemoteMirror:
         self.cursor: str | None = None
         self.connects = 0
         self.records = 0
+        self.bytes = 0  # of stream lines received
+        self.delays: deque[float] = deque(maxlen=100_000)  # s from a scalar's write to here
         self._store: RunStore | None = None
         self._run_id = ""
         self._saved_at = 0.0
@@ -141,6 +144,7 @@ class RemoteMirror:
             for line in proc.stdout:
                 if self._stop.is_set():
                     break
+                self.bytes += len(line)
                 if line.strip():
                     ended = self._handle(json.loads(line))
                 if ended:
@@ -175,6 +179,8 @@ class RemoteMirror:
         elif store is None:
             raise RemoteError(f"{self.remote.host}: a {kind} record before the run's meta")
         elif kind == "scalar":
+            if rec.get("wall"):
+                self.delays.append(time.time() - float(rec["wall"]))
             store.scalars(int(rec["step"]), {rec["name"]: _num(rec["value"])}, rec.get("wall"))
         elif kind == "layer_stats":
             store.layer_row(
