@@ -1,8 +1,12 @@
-"""Provides the commands on presets: ``presets``, ``show``, ``run``, ``resume``, ``verify``."""
+"""Provides the commands on presets: ``presets``, ``show``, ``run`` (``--detach``: in the
+background), ``pause`` and ``resume`` (a live run, or a stopped one from its checkpoint),
+``verify``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +20,9 @@ from tui_trainer.cli.root import (
     fail,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from tui_trainer.config import RunConfig
 
 
 @app.command()
@@ -86,8 +93,12 @@ def run(
     presets_dir: PresetsDir = None,
     json_out: JsonOut = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="Train in the background; print the run id and return."),
+    ] = False,
 ) -> None:
-    """Train a preset headless, record the run, print a summary."""
+    """Train a preset headless, record the run, print a summary (--detach: in the background)."""
     from rich.console import Console
 
     from tui_trainer.cli.headless import summary_table, train_config
@@ -101,6 +112,9 @@ def run(
         overrides.append(f'train.device="{device}"')
     names: list[str | None] = list(p.variant_names) if all_variants and p.variants else [variant]
     configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
+    if detach:
+        _detach(configs, runs_dir, json_out)
+        return
     console = Console(stderr=json_out)
     results = [train_config(cfg, runs_dir, console, show_progress=not quiet) for cfg in configs]
     if json_out:
@@ -116,6 +130,46 @@ def run(
         raise typer.Exit(1)
 
 
+def _detach(configs: list[RunConfig], runs_dir: str | None, json_out: bool) -> None:
+    """Start each run as a training child in its own session (the app's "leave running"
+    launch): it outlives this command, its terminal and a SIGHUP. Prints how to attach."""
+    from tui_trainer.runner import RunSupervisor
+
+    processes = RunSupervisor(runs_dir).start_configs(configs)
+    if json_out:
+        print_json(
+            {
+                "runs": [
+                    {"run_id": p.run_dir.name, "run_dir": str(p.run_dir), "pid": p.pid}
+                    for p in processes
+                ]
+            }
+        )
+        return
+    where = f" --runs-dir {shlex.quote(runs_dir)}" if runs_dir else ""
+    for p in processes:
+        typer.echo(f"started {p.run_dir.name} (pid {p.pid}) in the background: {p.run_dir}")
+        typer.echo(f"  attach: tui-trainer attach {p.run_dir.name}{where}")
+
+
+@app.command()
+@bad_input
+def pause(
+    run_ref: RunRef,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Ask a live run to checkpoint and pause; `resume` continues it."""
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
+
+    run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as reader:
+        status = reader.status()
+    if status not in LIVE_STATUSES:
+        raise fail(f"run {run_dir.name} is {status}, not running")
+    send_control(run_dir, "pause")
+    typer.echo(f"asked {run_dir.name} to pause")
+
+
 @app.command()
 @bad_input
 def resume(
@@ -123,23 +177,24 @@ def resume(
     runs_dir: RunsDir = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Continue a stopped run from its last checkpoint, exactly where it left off."""
+    """Continue a paused run, or a stopped one from its last checkpoint where it left off."""
     from rich.console import Console
 
     from tui_trainer.cli.headless import train_config
     from tui_trainer.config import load_preset_file
-    from tui_trainer.store import RunReader, resolve_run
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run
 
     run_dir = resolve_run(run_ref, runs_dir)
     with RunReader(run_dir) as r:
-        status, meta = r.status(), r.meta()
+        status, meta, controls = r.status(), r.meta(), r.controls()
+    if status in LIVE_STATUSES:
+        _continue(run_dir, status, controls, json_out)
+        return
     if meta.get("kind") == "watch":
         script = " ".join(meta.get("argv") or []) or "your script"
         raise fail(f"{run_dir}: recorded by tui_trainer.watch; run `python {script}` again")
     if not (run_dir / "checkpoints" / "last.pt").is_file():
         raise fail(f"{run_dir}: no checkpoints/last.pt to resume from")
-    if status in ("running", "paused"):
-        raise fail(f"{run_dir}: the run is still {status}")
     cfg = load_preset_file(run_dir / "config.toml").resolve()
     console = Console(stderr=json_out)
     result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)
@@ -149,6 +204,22 @@ def resume(
         console.print(f"{result['status']} at step {result['steps']}: {run_dir}", highlight=False)
     if result["status"] != "finished":
         raise typer.Exit(1)
+
+
+def _continue(
+    run_dir: Path, status: str, controls: list[tuple[int, str, bool]], json_out: bool
+) -> None:
+    """A live run: send the resume control if it is paused (or a pause is still pending)."""
+    from tui_trainer.store import send_control
+
+    pending = [command for _, command, done in controls if not done]
+    if status != "paused" and "pause" not in pending:
+        raise fail(f"{run_dir}: the run is still {status}, not paused")
+    send_control(run_dir, "resume")
+    if json_out:
+        print_json({"run_id": run_dir.name, "run_dir": str(run_dir), "status": "resuming"})
+    else:
+        typer.echo(f"asked {run_dir.name} to resume")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Provides the ``tui-trainer`` Typer app and what its commands share: the option types,
 ``fail`` (one line on stderr, exit 2) and ``bad_input``; the commands themselves are in
-``preset_commands.py`` (presets, show, run, resume, verify) and ``run_commands.py`` (the
+``preset_commands.py`` (presets, show, run, pause, resume, verify) and ``run_commands.py`` (the
 commands on recorded runs).
 
 torch is never imported at module level: ``tui-trainer --help`` stays fast, and only

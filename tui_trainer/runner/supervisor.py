@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tui_trainer.config import find_preset
+from tui_trainer.config import RunConfig, find_preset
 from tui_trainer.runner.process import RunProcess, child_threads, launch
 from tui_trainer.store import send_control
 from tui_trainer.text import first_line
@@ -44,7 +44,13 @@ class RunSupervisor:
         Raises ConfigError / StoreError / OSError (one-line messages) before any child
         starts when a config is bad."""
         found = find_preset(preset, self.presets_dir)
-        configs = [found.resolve(v, overrides) for v in variants]
+        return self.start_configs([found.resolve(v, overrides) for v in variants])
+
+    def start_configs(self, configs: list[RunConfig]) -> list[RunProcess]:
+        """Launch one child per resolved config, sharing ``cores - 1`` torch threads.
+
+        The children are in their own sessions: they outlive this process and its
+        terminal (the app's "leave running", ``tui-trainer run --detach``)."""
         threads = max(1, child_threads() // len(configs))
         started = []
         for cfg in configs:
