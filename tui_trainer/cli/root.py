@@ -88,12 +88,25 @@ def root(
     ctx: typer.Context,
     runs_dir: RunsDir = None,
     presets_dir: PresetsDir = None,
+    ssh: Annotated[
+        list[str] | None,
+        typer.Option("--ssh", metavar="HOST", help="List the runs of HOST too (repeatable)."),
+    ] = None,
+    remote_cmd: Annotated[
+        str | None, typer.Option("--remote-cmd", help="tui-trainer on those hosts.")
+    ] = None,
 ) -> None:
     """Open the app (preset picker) when no command is given."""
     if ctx.invoked_subcommand is None:
+        from tui_trainer.remote import Remote
         from tui_trainer.tui.app import run_app
 
-        run_app(runs_dir=runs_dir, presets_dir=presets_dir)
+        for host in ssh or []:
+            try:
+                Remote(host)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+        run_app(runs_dir=runs_dir, presets_dir=presets_dir, hosts=ssh, remote_cmd=remote_cmd)
 
 
 def main() -> None:

@@ -18,8 +18,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tui_trainer.remote import Remote
 from tui_trainer.runner import RunProcess, RunSupervisor
 from tui_trainer.text import first_line
+from tui_trainer.tui.boxes import Boxes
 from tui_trainer.tui.messages import (
     ControlDone,
     LaunchFailed,
@@ -54,10 +56,14 @@ class TrainerApp(App[None]):
         runs_dir: str | None = None,
         presets_dir: str | None = None,
         attach: Path | None = None,
+        hosts: list[str] | None = None,
+        remote_cmd: str | None = None,
     ) -> None:
         super().__init__()
         self.runs_dir, self.presets_dir, self.attach = runs_dir, presets_dir, attach
         self.runs = RunSupervisor(runs_dir, presets_dir)
+        self.remote_cmd = remote_cmd
+        self.boxes = Boxes([Remote(h, remote_cmd) for h in hosts or []])
 
     def get_default_screen(self) -> Screen[None]:
         return PickerScreen(self.presets_dir)
@@ -70,6 +76,11 @@ class TrainerApp(App[None]):
         )
         if self.attach is not None:
             self.open_dashboard([self.attach])
+        elif self.boxes.remotes:
+            self.action_show_runs()  # asked for boxes: their runs first
+
+    def on_unmount(self) -> None:
+        self.boxes.close()
 
     # -- navigation -----------------------------------------------------------------
     def open_dashboard(self, run_dirs: list[Path]) -> None:
@@ -78,6 +89,10 @@ class TrainerApp(App[None]):
     def action_show_runs(self) -> None:
         if not isinstance(self.screen, RunsScreen):
             self.push_screen(RunsScreen(self.runs_dir))
+
+    def add_box(self, host: str) -> None:
+        """List runs of ``host`` too (ValueError for a host that is not one)."""
+        self.boxes.add(Remote(host, self.remote_cmd))
 
     def action_show_picker(self) -> None:
         while len(self.screen_stack) > 1:
@@ -184,14 +199,16 @@ def run_app(
     runs_dir: str | None = None,
     presets_dir: str | None = None,
     attach: Path | None = None,
+    hosts: list[str] | None = None,
+    remote_cmd: str | None = None,
 ) -> None:
-    """Open the app: the preset picker, or the dashboard of ``attach``."""
-    TrainerApp(runs_dir=runs_dir, presets_dir=presets_dir, attach=attach).run()
+    """Open the app: the preset picker, the dashboard of ``attach``, or (``hosts``) the runs
+    of this machine and those boxes."""
+    TrainerApp(runs_dir, presets_dir, attach, hosts, remote_cmd).run()
 
 
 def send_anywhere(runs: RunSupervisor, run_dir: Path, command: str) -> None:
     """A control row here, or, for a copy of a remote run, ``control`` run there over ssh."""
-    from tui_trainer.remote import Remote
     from tui_trainer.remote.mirror import mirror_info
 
     info = mirror_info(run_dir)
@@ -200,4 +217,3 @@ def send_anywhere(runs: RunSupervisor, run_dir: Path, command: str) -> None:
         return
     remote = Remote(str(info["host"]), info.get("remote_cmd"), info.get("runs_dir"))
     remote.run("control", str(info["run_id"]), command, timeout=30)
-

@@ -118,9 +118,11 @@ class ControlDone(Message):
 
 @dataclass
 class RunsListed(Message):
-    """The runs directory was listed."""
+    """The runs directory was listed (and the remote boxes, when there are any)."""
 
     runs: list[RunInfo]
+    remote: list[tuple[str, RunInfo]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)

@@ -1,4 +1,5 @@
-"""Provides RunsScreen: past and live runs from the store; open, compare, stop, delete."""
+"""Provides RunsScreen: past and live runs from the store, and from the app's remote boxes
+(``tui-trainer --ssh HOST``; ``a`` adds one); open, compare (across boxes too), stop, delete."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class RunsScreen(Screen[None]):
         Binding("c", "compare", "compare marked"),
         Binding("s", "stop", "stop"),
         Binding("d", "delete", "delete"),
+        Binding("a", "add_box", "add a box"),
         Binding("escape", "app.pop_screen", "back"),
     ]
 
@@ -40,6 +42,8 @@ class RunsScreen(Screen[None]):
         super().__init__()
         self.runs_dir = runs_dir
         self.runs: dict[str, RunInfo] = {}
+        self.hosts: dict[str, str] = {}  # row key -> the box a remote run is on
+        self._boxed = False  # the table has a "box" column
         self.marked: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -49,9 +53,7 @@ class RunsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        # the run id last: it repeats preset and variant, and a narrow terminal cuts it
-        for label in ("", "preset", "variant", "status", "step", "best", "created", "run"):
-            table.add_column(label, key=label or "mark")
+        self._set_columns(table)
         self.query_one("#runs-title", Static).update(
             Text(f"runs in {runs_root(self.runs_dir)}", "bold")
         )
@@ -61,7 +63,8 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="list")
     def list_runs(self) -> None:
-        self.post_message(RunsListed(list_runs(self.runs_dir)))
+        remote, errors = self.app.boxes.runs()  # type: ignore[attr-defined]
+        self.post_message(RunsListed(list_runs(self.runs_dir), remote, errors))
 
     @on(RunsListed)
     def _listed(self, message: RunsListed) -> None:
@@ -69,13 +72,22 @@ class RunsScreen(Screen[None]):
         keep = None
         if table.row_count and table.cursor_row is not None:
             keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        self.runs = {r.run_id: r for r in message.runs}
+        rows = [("", r) for r in message.runs] + message.remote
+        self.runs = {_key(host, r): r for host, r in rows}
+        self.hosts = {_key(host, r): host for host, r in rows if host}
         self.marked &= set(self.runs)
-        table.clear()
-        for r in message.runs:
+        for error in message.errors:
+            self.notify(error, severity="error")
+        table.clear(columns=self._set_columns(table, only_if_changed=True))
+        if self._boxed and not table.columns:
+            self._set_columns(table)
+        for host, r in rows:
+            key = _key(host, r)
             best = ", ".join(f"{k}={fmt_num(v)}" for k, v in r.best.items() if k != "step")
+            box = [Text(host or "here", "cyan" if host else "dim")] if self._boxed else []
             table.add_row(
-                Text("◆" if r.run_id in self.marked else " ", "bold magenta"),
+                Text("◆" if key in self.marked else " ", "bold magenta"),
+                *box,
                 r.preset,
                 r.variant,
                 Text(f"{STATUS_ICON.get(r.status, '?')} {r.status}", STATUS_STYLE.get(r.status)),
@@ -83,55 +95,121 @@ class RunsScreen(Screen[None]):
                 best,
                 time.strftime("%m-%d %H:%M", time.localtime(r.created)),
                 Text(r.run_id, "dim"),
-                key=r.run_id,
+                key=key,
             )
         if keep in self.runs:
             table.move_cursor(row=table.get_row_index(keep))
-        if not message.runs:
+        if not rows:
             self.query_one("#runs-title", Static).update(
                 Text(f"no runs in {runs_root(self.runs_dir)} yet: pick a preset to train", "dim")
             )
 
-    def _current(self) -> RunInfo | None:
+    def _set_columns(self, table: DataTable, only_if_changed: bool = False) -> bool:
+        """The columns; a "box" column once the app lists other boxes. Returns whether they
+        must be rebuilt (``only_if_changed``: then the caller clears them)."""
+        boxed = bool(self.app.boxes.remotes)  # type: ignore[attr-defined]
+        if only_if_changed:
+            changed = boxed != self._boxed
+            self._boxed = boxed
+            return changed
+        self._boxed = boxed
+        # the run id last: it repeats preset and variant, and a narrow terminal cuts it
+        labels = ["", *(["box"] if boxed else []), "preset", "variant", "status", "step"]
+        for label in [*labels, "best", "created", "run"]:
+            table.add_column(label, key=label or "mark")
+        return False
+
+    def _current_key(self) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.runs.get(str(key))
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def _current(self) -> RunInfo | None:
+        key = self._current_key()
+        return self.runs.get(key) if key is not None else None
 
     def action_open(self) -> None:
-        run = self._current()
-        if run is not None:
-            self.app.open_dashboard([run.run_dir])  # type: ignore[attr-defined]
+        key = self._current_key()
+        if key in self.runs:
+            self.open_runs([key])
 
     def action_mark(self) -> None:
-        run = self._current()
-        if run is None:
+        key = self._current_key()
+        if key not in self.runs:
             return
-        self.marked ^= {run.run_id}
+        self.marked ^= {key}
         table = self.query_one(DataTable)
-        mark = Text("◆" if run.run_id in self.marked else " ", "bold magenta")
-        table.update_cell(run.run_id, "mark", mark)
+        table.update_cell(key, "mark", Text("◆" if key in self.marked else " ", "bold magenta"))
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
 
     def action_compare(self) -> None:
-        dirs = [self.runs[r].run_dir for r in self.runs if r in self.marked]
-        if len(dirs) < 2:
+        keys = [k for k in self.runs if k in self.marked]
+        if len(keys) < 2:
             self.notify("mark two or more runs with space, then press c", severity="warning")
             return
-        self.app.open_dashboard(dirs)  # type: ignore[attr-defined]
+        self.open_runs(keys)
+
+    @work(thread=True, exit_on_error=False, group="open")
+    def open_runs(self, keys: list[str]) -> None:
+        """Local runs as they are; a remote one through its local copy (started here)."""
+        dirs = []
+        for key in keys:
+            host = self.hosts.get(key)
+            if not host:
+                dirs.append(self.runs[key].run_dir)
+                continue
+            self.app.call_from_thread(self.notify, f"reading {key} over ssh…", timeout=3)
+            try:
+                dirs.append(self.app.boxes.open(host, self.runs[key].run_id))  # type: ignore[attr-defined]
+            except Exception as exc:  # RemoteError: one line; nothing else opens
+                self.app.call_from_thread(self.notify, str(exc), severity="error")
+                return
+        self.app.call_from_thread(self.app.open_dashboard, dirs)  # type: ignore[attr-defined]
+
+    def action_add_box(self) -> None:
+        from tui_trainer.tui.screens.host import HostScreen
+
+        def added(host: str | None) -> None:
+            if host:
+                try:
+                    self.app.add_box(host)  # type: ignore[attr-defined]
+                except ValueError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+                self.notify(f"listing runs on {host}…", timeout=3)
+                self.list_runs()
+
+        self.app.push_screen(HostScreen(), added)
 
     def action_stop(self) -> None:
-        run = self._current()
+        key, run = self._current_key(), self._current()
         if run is None or run.status not in LIVE_STATUSES:
             self.notify("that run is not training", severity="warning")
             return
+        host = self.hosts.get(key or "")
+        if host:
+            self.stop_remote(host, run.run_id)
+            return
         self.app.send_control(run.run_dir, "stop")  # type: ignore[attr-defined]
+
+    @work(thread=True, exit_on_error=False, group="control")
+    def stop_remote(self, host: str, run_id: str) -> None:
+        remote = self.app.boxes.get(host)  # type: ignore[attr-defined]
+        try:
+            remote.run("control", run_id, "stop", timeout=30)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"stop failed: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"asked {run_id} on {host} to stop", timeout=3)
 
     def action_delete(self) -> None:
         run = self._current()
         if run is None:
+            return
+        if self.hosts.get(self._current_key() or ""):
+            self.notify("a run on another box: delete it there", severity="warning")
             return
         if run.status in LIVE_STATUSES:
             self.notify("that run is still training: stop it first (s)", severity="error")
@@ -155,3 +233,7 @@ class RunsScreen(Screen[None]):
             return
         shutil.rmtree(target, ignore_errors=True)
         self.post_message(RunsListed(list_runs(self.runs_dir)))
+
+
+def _key(host: str, run: RunInfo) -> str:
+    return f"{host}:{run.run_id}" if host else run.run_id
