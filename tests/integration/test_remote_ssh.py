@@ -248,3 +248,37 @@ def test_attach_over_ssh_draws_here_and_controls_travel_back(box, live_run, tmp_
     finally:
         mirror.close()
     proc.wait(timeout=30)
+
+
+def test_the_runs_screen_lists_and_opens_runs_of_another_box(box, finished_run, monkeypatch):
+    import asyncio
+
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.screens.dashboard import DashboardScreen
+    from tui_trainer.tui.screens.runs import RunsScreen
+
+    from ..tui.conftest import wait_for
+
+    runs, run_id = finished_run
+    monkeypatch.setenv("TUI_TRAINER_SSH", box.ssh)
+    monkeypatch.setenv("TUI_TRAINER_CACHE", str(runs.parent / "cache"))
+    local = runs.parent / "local-runs"  # nothing here: every row is the box's
+    local.mkdir(exist_ok=True)
+
+    async def drive():
+        app = TrainerApp(str(local), hosts=[HOST], remote_cmd=box.remote_cmd(REPO))
+        from tui_trainer.remote import Remote
+
+        app.boxes.remotes = [Remote(HOST, box.remote_cmd(REPO), str(runs))]
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            screen = app.screen
+            await wait_for(pilot, lambda: f"{HOST}:{run_id}" in screen.runs, timeout=30)
+            assert screen.hosts[f"{HOST}:{run_id}"] == HOST
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=60)
+            await wait_for(pilot, lambda: app.screen.current is not None, timeout=30)
+            snap = app.screen.current
+            assert snap.run_id == run_id and snap.remote == "ended" and snap.status == "finished"
+
+    asyncio.run(drive())

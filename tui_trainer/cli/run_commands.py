@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -103,30 +102,38 @@ def stream(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep reading while it runs.")
     ] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Resume after this cursor (from a line).")
+    ] = None,
+    every: Annotated[
+        int, typer.Option("--every", help="Every K-th scalar and layer row (slow links).")
+    ] = 1,
     runs_dir: RunsDir = None,
     ssh: SshHost = None,
     remote_cmd: RemoteCmd = None,
 ) -> None:
-    """Print the run's records as JSON lines (scalars, layer stats, events)."""
+    """Print the run's records as JSON lines: hello, meta, layers, records, end
+    (docs/stream.md)."""
+    from tui_trainer.store.stream import parse_cursor, write_stream
+
+    if since:
+        parse_cursor(since)  # a bad cursor is bad input here, not over there
+    if every < 1:
+        raise fail(f"--every {every}: expected an integer >= 1")
     if ssh:
         from tui_trainer.cli.remote import remote_stream
 
-        raise typer.Exit(remote_stream(ssh, remote_cmd, runs_dir, run_ref, follow=follow))
-    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run
-    from tui_trainer.store.stream import stream_records
+        code = remote_stream(
+            ssh, remote_cmd, runs_dir, run_ref, follow=follow, since=since, every=every
+        )
+        raise typer.Exit(code)
+    from tui_trainer.store import RunReader, resolve_run
 
-    reader = RunReader(resolve_run(run_ref, runs_dir))
-    out = sys.stdout
-    while True:
-        tail = reader.tail()
-        for record in stream_records(tail):
-            out.write(json.dumps(record, allow_nan=False, default=str) + "\n")
-        out.flush()
-        if tail:
-            continue  # a table may hold more than one tail's limit: read on until caught up
-        if not follow or reader.status() not in LIVE_STATUSES:
-            break
-        time.sleep(0.25)
+    with RunReader(resolve_run(run_ref, runs_dir)) as reader:
+        try:
+            write_stream(reader, sys.stdout, follow=follow, since=since, every=every)
+        except BrokenPipeError:  # the reader went away (| head, a dropped ssh)
+            sys.stderr.close()
 
 
 @app.command()

@@ -115,6 +115,31 @@ class RunReader:
             out.events = [(s, w, k, json.loads(d)) for _, s, w, k, d in rows]
         return out
 
+    def rows_after(self, table: str, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` rows of ``table`` with id > ``after``, id first, in id order:
+        scalars (id, step, name, value, wall), layer_stats (id, step, layer, *STAT_COLUMNS),
+        events (id, step, wall, kind, data as a dict)."""
+        if table == "scalars":
+            rows = self._con.execute(
+                "SELECT id, step, name_id, value, wall FROM scalars WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            return [(i, s, self._name(n), v, w) for i, s, n, v, w in rows]
+        if table == "layer_stats":
+            return self._con.execute(
+                f"SELECT id, step, layer, {', '.join(STAT_COLUMNS)} FROM layer_stats "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        if table == "events":
+            rows = self._con.execute(
+                "SELECT id, step, wall, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            return [(i, s, w, k, json.loads(d)) for i, s, w, k, d in rows]
+        raise ValueError(f"no table {table!r}")
+
     def events(self, kind: str | None = None) -> list[tuple[int, float, str, dict[str, Any]]]:
         sql = "SELECT step, wall, kind, data FROM events"
         args: tuple[Any, ...] = ()
