@@ -100,29 +100,29 @@ class SshServer:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # sessions stay in the listener's group
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-        for pid in _children_of(proc.pid):
+        doomed = [proc.pid, *_descendants(proc.pid)]  # sessions call setsid: list them first
+        for pid in doomed:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        proc.wait(timeout=10)
 
     def remote_cmd(self, repo: Path) -> str:
         """tui-trainer on the remote side: this Python with the repository on its path."""
         return f"env PYTHONPATH={repo} OMP_NUM_THREADS=1 {sys.executable} -m tui_trainer"
 
 
-def _children_of(pid: int) -> list[int]:
-    out = []
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[-1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
+    out, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, p in parents.items() if p in frontier]
+        out += kids
+        frontier = kids
     return out

@@ -278,7 +278,9 @@ def test_the_runs_screen_lists_and_opens_runs_of_another_box(box, finished_run, 
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), timeout=60)
             await wait_for(pilot, lambda: app.screen.current is not None, timeout=30)
+            await wait_for(pilot, lambda: app.screen.current.remote == "ended", timeout=30)
             snap = app.screen.current
-            assert snap.run_id == run_id and snap.remote == "ended" and snap.status == "finished"
+            assert snap.run_id == run_id and snap.status == "finished"
+            assert snap.remote_host == HOST and snap.curves  # the remote run, drawn here
 
     asyncio.run(drive())

@@ -71,6 +71,7 @@ class RunSnapshot:
     pid: int | None = None
     host: str = ""
     remote: str = ""  # a copy of a run on another box: its state (live, reconnecting, ...)
+    remote_host: str = ""  # ... and that box, as the user named it to ssh
     probe_every: int | None = None
     layers: tuple[dict[str, Any], ...] = ()
     curves: dict[str, CurveData] = field(default_factory=dict)
@@ -243,6 +244,7 @@ class RunFollower:
             pid=meta.get("pid"),
             host=str(meta.get("host", "")),
             remote=str((meta.get("mirror") or {}).get("state", "")),
+            remote_host=str((meta.get("mirror") or {}).get("host", "")),
             probe_every=meta.get("probe_every"),
             layers=self.layers,
             curves={name: s.data() for name, s in self.curves.items()},

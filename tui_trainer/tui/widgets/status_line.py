@@ -27,7 +27,7 @@ def status_text(
     icon = STATUS_ICON.get(snap.status, "?")
     text.append(f"{icon} {snap.status}", STATUS_STYLE.get(snap.status, ""))
     if snap.remote:  # a run on another box, read over ssh
-        text.append(f"  on {snap.host}", "cyan")
+        text.append(f"  on {snap.remote_host or snap.host}", "cyan")
         if snap.remote in ("connecting", "reconnecting"):
             text.append(f"  {snap.remote}…", "bold yellow")
     total = f"/{snap.total_steps:,}" if snap.total_steps else ""
