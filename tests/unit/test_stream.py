@@ -108,12 +108,13 @@ def test_every_thins_scalars_and_rows_never_events_or_status(tmp_path):
 
 def test_follow_ends_with_the_run(tmp_path):
     s = RunStore.create(tmp_path, "p", "v", "{}", "")
-    s.set_layers([("l0", "linear", "relu", 1)])
-    s.set_status("running", 0)
+    s.set_status("running", 0)  # no layers yet: a run names them once its model is built
     s.flush()
 
     def train():
         for step in range(1, 41):
+            if step == 10:
+                s.set_layers([("l0", "linear", "relu", 1)])
             s.scalars(step, {"train/loss": 1.0})
             s.flush()
             time.sleep(0.01)
@@ -129,6 +130,8 @@ def test_follow_ends_with_the_run(tmp_path):
     recs = [json.loads(x) for x in out.getvalue().splitlines()]
     assert recs[-1] == {"type": "end", "status": "finished", "cursor": recs[-1]["cursor"]}
     assert [r["step"] for r in recs if r["type"] == "scalar"] == list(range(1, 41))
+    layer_lines = [r["layers"] for r in recs if r["type"] == "layers"]
+    assert layer_lines[0] == [] and [x["name"] for x in layer_lines[-1]] == ["l0"]
 
 
 def test_bad_cursor_and_every_are_one_line_exit_2(tmp_path):

@@ -69,10 +69,14 @@ def write_stream(
     emit({"type": "hello", "schema": SCHEMA_VERSION, "tool": "tui-trainer",
           "version": __version__, "run_id": reader.run_id})  # fmt: skip
     emit({"type": "meta", "meta": _strict(reader.meta())})
-    emit({"type": "layers", "layers": reader.layers()})
+    layers = reader.layers()
+    emit({"type": "layers", "layers": layers})
     status = reader.status()
     while True:
         live = status in LIVE_STATUSES  # read before draining: what precedes the end is sent
+        if live and (now := reader.layers()) != layers:  # a run still starting names them later
+            layers = now
+            emit({"type": "layers", "layers": layers})
         while _round(reader, cur, emit, every, seen):
             pass
         out.flush()
