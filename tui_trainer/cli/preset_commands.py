@@ -16,6 +16,7 @@ from tui_trainer.cli.root import (
     RunRef,
     RunsDir,
     app,
+    ask_live_run,
     bad_input,
     fail,
     print_json,
@@ -159,15 +160,7 @@ def pause(
     runs_dir: RunsDir = None,
 ) -> None:
     """Ask a live run to checkpoint and pause; `resume` continues it."""
-    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
-
-    run_dir = resolve_run(run_ref, runs_dir)
-    with RunReader(run_dir) as reader:
-        status = reader.status()
-    if status not in LIVE_STATUSES:
-        raise fail(f"run {run_dir.name} is {status}, not running")
-    send_control(run_dir, "pause")
-    typer.echo(f"asked {run_dir.name} to pause")
+    ask_live_run(run_ref, runs_dir, "pause")
 
 
 @app.command()

@@ -79,6 +79,19 @@ def bad_input(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def ask_live_run(run_ref: str, runs_dir: str | None, command: str, code: int = 2) -> None:
+    """Send a live run a control row and say so; a run that is not live exits ``code``."""
+    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
+
+    run_dir = resolve_run(run_ref, runs_dir)
+    with RunReader(run_dir) as reader:
+        status = reader.status()
+    if status not in LIVE_STATUSES:
+        raise fail(f"run {run_dir.name} is {status}, not running", code=code)
+    send_control(run_dir, command)
+    typer.echo(f"asked {run_dir.name} to {command}")
+
+
 def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 

@@ -15,6 +15,7 @@ from tui_trainer.cli.root import (
     RunRef,
     RunsDir,
     app,
+    ask_live_run,
     bad_input,
     fail,
     print_json,
@@ -143,15 +144,7 @@ def stop(
     runs_dir: RunsDir = None,
 ) -> None:
     """Ask a running run to checkpoint and stop."""
-    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
-
-    run_dir = resolve_run(run_ref, runs_dir)
-    with RunReader(run_dir) as reader:
-        status = reader.status()
-    if status not in LIVE_STATUSES:
-        raise fail(f"run {run_dir.name} is {status}, not running", code=1)
-    send_control(run_dir, "stop")
-    typer.echo(f"asked {run_dir.name} to stop")
+    ask_live_run(run_ref, runs_dir, "stop", code=1)
 
 
 @app.command()
@@ -219,17 +212,9 @@ def control(
     runs_dir: RunsDir = None,
 ) -> None:
     """Send a live run a control: pause, resume, stop or checkpoint (what the app's keys do)."""
-    from tui_trainer.store import LIVE_STATUSES, RunReader, resolve_run, send_control
-
     if command not in CONTROLS:
         raise fail(f"{command!r}: expected one of {', '.join(CONTROLS)}")
-    run_dir = resolve_run(run_ref, runs_dir)
-    with RunReader(run_dir) as reader:
-        status = reader.status()
-    if status not in LIVE_STATUSES:
-        raise fail(f"run {run_dir.name} is {status}, not running")
-    send_control(run_dir, command)
-    typer.echo(f"asked {run_dir.name} to {command}")
+    ask_live_run(run_ref, runs_dir, command)
 
 
 @app.command()

@@ -151,9 +151,15 @@ class RunsScreen(Screen[None]):
             return
         self.open_runs(keys)
 
-    @work(thread=True, exit_on_error=False, group="open")
     def open_runs(self, keys: list[str]) -> None:
-        """Local runs as they are; a remote one through its local copy (started here)."""
+        """Local runs at once; with a remote one, through its local copy (a worker)."""
+        if any(self.hosts.get(k) for k in keys):
+            self.open_remote(keys)
+        else:
+            self.app.open_dashboard([self.runs[k].run_dir for k in keys])  # type: ignore[attr-defined]
+
+    @work(thread=True, exit_on_error=False, group="open")
+    def open_remote(self, keys: list[str]) -> None:
         dirs = []
         for key in keys:
             host = self.hosts.get(key)
