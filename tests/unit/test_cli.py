@@ -41,9 +41,30 @@ def test_run_json_and_runs(runs_dir):
         assert key in doc
     assert doc["status"] == "finished" and doc["steps"] == 50
     assert "train/loss" in doc["final"] and "val/acc" in doc["final"]
+    assert not [k for k in doc["final"] if not k.startswith(("train/", "val/", "test/"))]
+    assert doc["best"]["val/acc"] == 1.0 and "step" in doc["best"]
     r = invoke("runs", "--json", "--runs-dir", str(runs_dir))
     runs = json.loads(r.stdout)
     assert runs[0]["run_id"] == doc["run_id"] and runs[0]["status"] == "finished"
+
+
+def test_final_holds_headline_and_expect_metrics():
+    from tui_trainer.cli.headless import headline
+    from tui_trainer.config import find_preset
+
+    values = {
+        "train/loss": 0.1,
+        "val/acc": 0.9,
+        "gap/acc": 0.05,
+        "features/filter_change": 0.2,
+        "grad_norm/fc.weight": 1.0,
+        "grad/total_norm": 2.0,
+        "perf/steps_per_s": 300.0,
+    }
+    cfg = find_preset("dropout").resolve()  # an [expect] check reads gap/acc
+    assert headline(values, cfg) == {"train/loss": 0.1, "val/acc": 0.9, "gap/acc": 0.05}
+    plain = find_preset("xor-mlp").resolve()
+    assert headline(values, plain) == {"train/loss": 0.1, "val/acc": 0.9}
 
 
 def test_run_all_variants_prints_a_list(runs_dir):

@@ -29,9 +29,10 @@ from tui_trainer.engine.signals import stop_on_signals
 from tui_trainer.store import RunReader, RunStore
 from tui_trainer.text import run_label
 
-__all__ = ["PLAIN_INTERVAL", "summary_table", "train_config"]
+__all__ = ["HEADLINE_PREFIXES", "PLAIN_INTERVAL", "headline", "summary_table", "train_config"]
 
 PLAIN_INTERVAL = 2.0  # seconds between plain progress lines when output is not a terminal
+HEADLINE_PREFIXES = ("train/", "val/", "test/")  # the scalars ``--json``'s final reports
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
@@ -73,15 +74,23 @@ def train_config(
         store.close()
     out = result.to_dict()
     with RunReader(store.run_dir) as reader:
-        out["final"] = reader.last_values()
+        out["final"] = headline(reader.last_values(), cfg)
         out["best"] = reader.meta().get("best", {})
     out["preset"], out["variant"] = cfg.preset, cfg.variant
     return out
 
 
-def _with_bar(
-    trainer: Any, store: RunStore, label: str, console: Console, resume: bool
-) -> Any:
+def headline(values: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:
+    """The run's headline scalars: train/, val/ and test/ ones and those ``[expect]`` reads
+    (not every ``grad_norm/<param>``)."""
+    from tui_trainer.config.expect import parse_expect
+
+    checks = parse_expect(cfg.expect) if cfg.expect else []
+    wanted = {r.metric for c in checks for r in (c.left, c.right) if r is not None}
+    return {k: v for k, v in values.items() if k.startswith(HEADLINE_PREFIXES) or k in wanted}
+
+
+def _with_bar(trainer: Any, store: RunStore, label: str, console: Console, resume: bool) -> Any:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -114,9 +123,7 @@ def _with_bar(
         return trainer.run(store, resume=resume)
 
 
-def _with_lines(
-    trainer: Any, store: RunStore, label: str, console: Console, resume: bool
-) -> Any:
+def _with_lines(trainer: Any, store: RunStore, label: str, console: Console, resume: bool) -> Any:
     last = [0.0]
 
     def update(p: Any) -> None:
