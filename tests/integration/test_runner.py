@@ -86,3 +86,16 @@ def test_exception_in_child_is_crashed_with_log(runs_dir, tmp_path):
     assert r.status() == "crashed"
     last = r.events("status")[-1][3]
     assert "train-images-idx3-ubyte" in last["error"]
+
+
+def test_modules_in_the_working_directory_do_not_shadow_the_childs(runs_dir, tmp_path, monkeypatch):
+    """A random.py or json.py where the app was started must not replace the real module in
+    the training child (python -m would put the working directory first on sys.path)."""
+    for name in ("random", "json", "typing_extensions"):
+        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the shadow {name}.py')\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=50"])
+    proc = launch(cfg, runs_dir, threads=1)
+    assert proc.wait(120) == 0, (proc.run_dir / "output.log").read_text()[-800:]
+    with RunReader(proc.run_dir) as r:
+        assert r.status() == "finished"

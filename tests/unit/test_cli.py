@@ -139,8 +139,8 @@ def test_stream_and_stop(runs_dir):
     r = invoke("stream", "latest")
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert {"scalar", "layer_stats", "event"} <= {x["type"] for x in recs}
-    r = invoke("stop", "latest")
-    assert r.exit_code == 1 and "finished, not running" in r.stderr
+    r = invoke("stop", "latest")  # a run that is not live: bad input
+    assert r.exit_code == 2 and "finished, not running" in r.stderr
 
 
 def test_doctor():
@@ -195,3 +195,26 @@ def test_resume_finishes_a_stopped_run(runs_dir):
     assert r.exit_code == 0
     r = invoke("resume", "no-such-run")
     assert r.exit_code == 2
+
+
+def _refuse(name):
+    raise ValueError(f"bare {name}: not JSON")
+
+
+def test_json_output_is_strict_even_for_a_diverged_run(runs_dir):
+    r = invoke("run", "xor-mlp", "--set", "optim.lr=1e30", "--set", "train.max_steps=200",
+               "--json")  # fmt: skip
+    assert r.exit_code == 1, r.output  # diverged
+    doc = json.loads(r.stdout, parse_constant=_refuse)
+    assert doc["status"] == "diverged"
+    assert all(v is None or isinstance(v, float | int | str) for v in doc["final"].values())
+    listed = invoke("runs", "--json")
+    json.loads(listed.stdout, parse_constant=_refuse)
+
+
+def test_print_json_writes_non_finite_values_as_strings(capsys):
+    from tui_trainer.cli.root import print_json
+
+    print_json({"loss": float("nan"), "xs": [float("inf"), -float("inf"), 1.5], "n": {"v": 2}})
+    doc = json.loads(capsys.readouterr().out, parse_constant=_refuse)
+    assert doc == {"loss": "nan", "xs": ["inf", "-inf", 1.5], "n": {"v": 2}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,27 @@ def test_presets_dir_and_path(tmp_path, monkeypatch):
     assert find_preset(str(d / "my-exp.toml")).name == "my-exp"
     with pytest.raises(ConfigError, match="not a directory"):
         find_preset("my-exp", tmp_path / "nope")
+
+
+@pytest.mark.parametrize("text", ["", "# nothing\n", "[train]\nepochs = 2\n"])
+def test_a_preset_without_model_or_data_is_refused(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"neither \[model\] nor \[data\]") as err:
+        load_preset_file(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_preset_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[data]\nname = 'café'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8") as err:
+        load_preset_file(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("title", ["digits 🚀", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", 'quote " and \\ and \t tab', "é\u0301"])
+def test_any_unicode_title_round_trips_through_config_toml(tmp_path, title):
+    cfg = load_preset_file(write(tmp_path, PRESET)).resolve()
+    cfg = dataclasses.replace(cfg, title=title, description=title)
+    again = load_preset_file(write(tmp_path, config_to_toml(cfg), "config.toml")).resolve()
+    assert again == cfg

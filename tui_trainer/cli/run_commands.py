@@ -144,7 +144,7 @@ def stop(
     runs_dir: RunsDir = None,
 ) -> None:
     """Ask a running run to checkpoint and stop."""
-    ask_live_run(run_ref, runs_dir, "stop", code=1)
+    ask_live_run(run_ref, runs_dir, "stop")
 
 
 @app.command()

@@ -62,6 +62,8 @@ def load_preset_file(path: Path, name: str | None = None) -> PresetFile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -90,7 +92,11 @@ def load_preset_file(path: Path, name: str | None = None) -> PresetFile:
         default = next(iter(variants))
     preset = PresetFile(name or path.stem, path, raw, variants, default)
     for vname in variants or [""]:
-        preset.resolve(vname or None)
+        preset.resolve(vname or None)  # unknown keys and bad values first
+    if "model" not in raw and "data" not in raw:
+        raise ConfigError(
+            f"{path}: neither [model] nor [data]: an empty preset would train the defaults"
+        )
     return preset
 
 

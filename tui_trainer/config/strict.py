@@ -14,11 +14,17 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
-__all__ = ["ConfigError", "build", "hints", "plain", "suggest", "toml_value"]
+__all__ = ["ConfigError", "build", "hints", "plain", "suggest", "toml_string", "toml_value"]
 
 
 class ConfigError(ValueError):
     """A preset or an override is invalid; the message is one line, fit for a user."""
+
+
+def toml_string(s: str) -> str:
+    """A TOML basic string of any text: characters outside the BMP as themselves (a JSON
+    surrogate pair escape is not TOML), control characters escaped."""
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def toml_value(v: Any) -> str:
@@ -29,11 +35,11 @@ def toml_value(v: Any) -> str:
             return "nan" if v != v else ("inf" if v > 0 else "-inf")
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{toml_string(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
 
 

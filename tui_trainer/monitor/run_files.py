@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from tui_trainer.config.strict import toml_string
 from tui_trainer.store import RunStore
 
 __all__ = ["config_dict", "create_store", "to_toml"]
@@ -42,7 +43,7 @@ def _toml_value(v: Any) -> str:
         return repr(v) if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))  # a JSON string is a TOML basic string
+    return toml_string(str(v))
 
 
 def to_toml(values: Mapping[str, Any], header: str = "") -> str:
@@ -51,7 +52,7 @@ def to_toml(values: Mapping[str, Any], header: str = "") -> str:
     tables: list[tuple[str, Mapping[str, Any]]] = []
 
     def key(k: str) -> str:
-        return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+        return k if k.replace("_", "").replace("-", "").isalnum() else toml_string(k)
 
     def emit(prefix: str, table: Mapping[str, Any]) -> None:
         if prefix:

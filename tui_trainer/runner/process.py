@@ -92,6 +92,16 @@ def store_step(run_dir: Path) -> int:
         return int(reader.meta().get("step") or 0)
 
 
+# The child must not import a random.py or torch.py from the folder the app was started in:
+# -P (3.11+) keeps the working directory off sys.path; before 3.11, drop it by hand.
+SAFE_PATH = (
+    ["-P", "-m"]
+    if sys.version_info >= (3, 11)
+    else ["-c", "import runpy, sys; del sys.path[0]; sys.argv = sys.argv[1:]; "
+          "runpy.run_module('tui_trainer.runner', run_name='__main__')"]
+)  # fmt: skip
+
+
 def launch(
     cfg: RunConfig,
     runs_dir: str | os.PathLike[str] | None = None,
@@ -110,7 +120,7 @@ def launch(
     n = threads or child_threads()
     env.update(OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n), PYTHONUNBUFFERED="1")
     env["TUI_TRAINER_THREADS"] = str(n)
-    args = [sys.executable, "-m", "tui_trainer.runner", str(run_dir)]
+    args = [sys.executable, *SAFE_PATH, "tui_trainer.runner", str(run_dir)]
     if resume:
         args.append("--resume")
     log = open(run_dir / "output.log", "ab")  # noqa: SIM115 (the child owns it)
