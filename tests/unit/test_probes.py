@@ -526,6 +526,27 @@ def test_pause_policy_pauses_the_run(runs_dir):
     assert status[1]["status"] == "paused" and "blocks.0" in status[1]["reason"]
 
 
+def test_the_last_good_checkpoint_is_never_replaced_by_a_non_finite_state(runs_dir):
+    trainer, store = start(runs_dir, digits_cfg())
+    result = trainer.run(store)
+    assert result.status == "finished"
+    last = store.run_dir / "checkpoints" / "last.pt"
+    good = last.read_bytes()
+    with torch.no_grad():
+        next(trainer.model.parameters())[0, 0] = float("nan")
+    trainer._save(last)  # noqa: SLF001 - what a pause on non-finite values would do
+    store.flush()
+    assert last.read_bytes() == good
+    reader = RunReader(store.run_dir)
+    assert [d["path"] for *_, d in reader.events("checkpoint_skipped")] == ["last.pt"]
+    with torch.no_grad():
+        next(trainer.model.parameters())[0, 0] = 0.0
+    trainer.last_loss = float("inf")  # a diverged loss, weights still finite
+    trainer._save(last)  # noqa: SLF001
+    assert last.read_bytes() == good
+    store.close()
+
+
 def test_fp16_overflow_skips_the_sample_not_the_run(runs_dir):
     cfg = digits_cfg(train={"precision": "fp16", "max_steps": 6})
     trainer, store = start(runs_dir, cfg)

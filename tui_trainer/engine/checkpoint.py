@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["capture", "load", "restore", "rng_state", "save_atomic", "set_rng_state"]
+__all__ = ["capture", "finite_weights", "load", "restore", "rng_state", "save_atomic", "set_rng_state"]
 
 
 def save_atomic(state: dict[str, Any], path: Path, fsync: bool = True) -> None:
@@ -75,6 +75,16 @@ def capture(
         "rng": rng_state(),
         "probe_every": every,
     }
+
+
+def finite_weights(model: Any) -> bool:
+    """Whether every parameter and buffer is finite (one pass, one sync: a checkpoint's cost)."""
+    import torch
+
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    if not tensors:
+        return True
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
 def restore(state: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> None:

@@ -1,10 +1,9 @@
 """Provides Trainer: the training loop, from a RunConfig to records in a Recorder (RunStore).
 
-It reads top to bottom: set up (seed, device, data, model, optimizer, probe), then for each
-step take the epoch's next batch, forward, backward, (probe), step, log, evaluate,
-checkpoint and honour control requests. Host syncs happen only at log, eval and probe
-steps. A stopped run resumes from ``checkpoints/last.pt`` exactly where it left off: the
-data order of an epoch is a function of (seed, epoch) and every RNG state is saved.
+It reads top to bottom: set up (seed, device, data, model, optimizer, probe), then per step
+the epoch's next batch, forward, backward, (probe), step, log, evaluate, checkpoint, control.
+Host syncs only at log, eval and probe steps. A stopped run resumes from ``last.pt`` exactly:
+an epoch's data order is a function of (seed, epoch) and every RNG state is saved.
 """
 
 from __future__ import annotations
@@ -404,6 +403,11 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _save(self, path: Path, durable: bool = True) -> None:
+        """Write a checkpoint; never one from a non-finite state (the last good one stays)."""
+        loss_ok = self.last_loss is None or math.isfinite(self.last_loss)
+        if not (loss_ok and ckpt.finite_weights(self.model)):
+            self.store.event(self.step, "checkpoint_skipped", {"path": path.name})
+            return
         parts = (self.model, self.optimizer, self.scheduler, self.scaler)
         state = ckpt.capture(*parts, step=self.step, best=self.best, every=self.sampler.every)
         ckpt.save_atomic(state, path, fsync=durable)
