@@ -117,7 +117,11 @@ def run(
         _detach(configs, runs_dir, json_out)
         return
     console = Console(stderr=json_out)
-    results = [train_config(cfg, runs_dir, console, show_progress=not quiet) for cfg in configs]
+    results = []
+    for cfg in configs:
+        results.append(train_config(cfg, runs_dir, console, show_progress=not quiet))
+        if results[-1]["status"] == "stopped":  # Ctrl+C, SIGTERM, SIGHUP, `stop`: the command
+            break
     if json_out:
         print_json(results if all_variants else results[0])
     else:

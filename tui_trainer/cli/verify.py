@@ -123,6 +123,11 @@ def train_plan(item: PresetPlan, runs_dir: str | None, console: Any) -> None:
                 f"{out['steps']} steps ({out['run_dir']})",
                 highlight=False, markup=False, soft_wrap=True,
             )
+            if out["status"] == "stopped":  # a stop stops verify, not just this run
+                import typer
+
+                console.print("verify: stopped; the remaining runs were not started")
+                raise typer.Exit(1)
 
 
 def evaluate(item: PresetPlan) -> list[CheckResult]:
