@@ -229,3 +229,38 @@ def test_run_store_is_the_trainers_recorder(runs_dir):
     s = make_store(runs_dir)
     assert isinstance(s, Recorder)
     s.close()
+
+
+def test_a_run_has_one_writer_at_a_time(runs_dir):
+    """Two resumes of one run at once would write into one store: the second is refused,
+    in this process or another, and the claim ends with the writer (close, or its death)."""
+    s = make_store(runs_dir)
+    with pytest.raises(StoreError, match=f"pid {os.getpid()}"):
+        RunStore(s.run_dir)
+    holder = subprocess.run(  # another process, while this one holds the run
+        [sys.executable, "-c", "import sys; from tui_trainer.store import RunStore; "
+         "RunStore(sys.argv[1])", str(s.run_dir)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert holder.returncode != 0 and "writes this run" in holder.stderr
+    s.set_status("stopped", 0)
+    s.close()
+    again = RunStore(s.run_dir)  # released by close
+    again.close()
+    from typer.testing import CliRunner
+
+    from tui_trainer.cli import app
+
+    code = "import sys, time; from tui_trainer.store import RunStore; s = RunStore(sys.argv[1]); "
+    code += "print('held', flush=True); time.sleep(30)"
+    p = subprocess.Popen([sys.executable, "-c", code, str(s.run_dir)], stdout=subprocess.PIPE,
+                         text=True)  # fmt: skip
+    try:
+        assert p.stdout.readline().strip() == "held"
+        (s.run_dir / "checkpoints" / "last.pt").write_bytes(b"")  # refused before it is read
+        r = CliRunner().invoke(app, ["resume", str(s.run_dir)])
+        assert r.exit_code == 2 and "writes this run" in r.output, r.output
+    finally:
+        p.kill()
+        p.wait()
+    RunStore(s.run_dir).close()  # the holder died: its claim went with it

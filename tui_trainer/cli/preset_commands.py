@@ -192,6 +192,11 @@ def resume(
         raise fail(f"{run_dir}: recorded by tui_trainer.watch; run `python {script}` again")
     if not (run_dir / "checkpoints" / "last.pt").is_file():
         raise fail(f"{run_dir}: no checkpoints/last.pt to resume from")
+    from tui_trainer.store.writer import claim
+
+    held = claim(run_dir)  # another resume at work: say so before loading anything
+    if held is not None:
+        held.close()
     cfg = load_preset_file(run_dir / "config.toml").resolve()
     console = Console(stderr=json_out)
     result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)

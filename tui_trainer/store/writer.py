@@ -35,6 +35,7 @@ class RunStore:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.db_path = self.run_dir / "run.db"
+        self._lock = claim(self.run_dir)  # one writer: a second resume is refused here
         self._con = connect(self.db_path)
         self._con.execute("PRAGMA journal_mode = WAL")
         self._con.execute("PRAGMA synchronous = NORMAL")
@@ -255,9 +256,39 @@ class RunStore:
             self.flush()
             self._con.close()
             self.closed = True
+            if self._lock is not None:
+                self._lock.close()  # releases the claim
 
     def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def claim(run_dir: Path) -> Any:
+    """An exclusive claim on writing ``run_dir`` (``writer.lock``, flock'd; the kernel drops
+    it when the process dies). StoreError when another process (or store) holds it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here: one writer by convention only
+        return None
+    path = run_dir / "writer.lock"
+    try:
+        fh = open(path, "a+", encoding="ascii")  # noqa: SIM115 (held until close)
+    except OSError:
+        return None  # a read-only copy, a vanished directory: SQLite says what is wrong
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        message = f"{run_dir.name}: another process (pid {holder}) writes this run"
+        raise StoreError(message) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
