@@ -264,3 +264,27 @@ def test_a_run_has_one_writer_at_a_time(runs_dir):
         p.kill()
         p.wait()
     RunStore(s.run_dir).close()  # the holder died: its claim went with it
+
+
+def test_a_damaged_or_newer_store_is_one_line(runs_dir):
+    from typer.testing import CliRunner
+
+    from tui_trainer.cli import app
+
+    s = make_store(runs_dir)
+    s.set_meta(schema_version=99)
+    s.close()
+    with pytest.raises(StoreError, match="newer tui-trainer.*schema 99"):
+        RunReader(s.run_dir)
+    bad = runs_dir / "20261203-000000-x-y-aaaa"
+    bad.mkdir()
+    (bad / "run.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a tui-trainer store"):
+        RunReader(bad)
+    for args in (["stream", str(bad)], ["diagnose", str(bad)], ["export", str(bad), "--out",
+                 str(runs_dir / "out")], ["stream", str(s.run_dir)]):  # fmt: skip
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert r.output.count("\n") == 1 and r.output.startswith("error: "), r.output
+    listed = CliRunner().invoke(app, ["runs", "--json", "--runs-dir", str(runs_dir)])
+    assert listed.exit_code == 0  # one damaged run does not break the list

@@ -74,7 +74,7 @@ def bad_input(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (ValueError, StoreError, FileNotFoundError) as exc:
+        except (ValueError, StoreError, OSError) as exc:  # OSError: a path, a permission
             raise fail(first_line(exc)) from None
 
     return wrapper  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from tui_trainer.store.schema import (
     BLOCK,
     BLOCKS_FROM,
     LIVE_STATUSES,
+    SCHEMA_VERSION,
     STAT_COLUMNS,
     StoreError,
     connect,
@@ -44,6 +46,7 @@ class RunReader:
         self._con = connect(db)
         self._names: dict[int, str] = {}
         self.cursor = {"scalars": 0, "layer_stats": 0, "events": 0}
+        check_schema(self._con, self.run_dir)
 
     @property
     def run_id(self) -> str:
@@ -263,3 +266,22 @@ def effective_status(meta: dict[str, Any]) -> str:
         if isinstance(pid, int) and not _pid_alive(pid):
             return "crashed"
     return status
+
+
+def check_schema(con: sqlite3.Connection, run_dir: Path) -> None:
+    """One line, not an SQL error, for a file that is not a run store or a store of another
+    schema version (newer: upgrade tui-trainer; there is no older one yet)."""
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise StoreError(f"{run_dir}: run.db is not a tui-trainer store ({exc})") from None
+    version = json.loads(row[0]) if row else None
+    if version is None:
+        return  # created, its metadata not written yet (a run starting this instant)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        con.close()
+        raise StoreError(
+            f"{run_dir}: written by a newer tui-trainer (store schema {version}; this one "
+            f"reads {SCHEMA_VERSION}): upgrade tui-trainer to read it"
+        )

@@ -37,22 +37,19 @@ def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
         try:
             with RunReader(d) as r:
                 meta = r.meta()
-                steps = meta.get("step") or 0
-                best = meta.get("best") or {}
-        except sqlite3.Error:
-            continue
-        out.append(
-            RunInfo(
+            info = RunInfo(
                 run_id=d.name,
                 run_dir=d,
                 preset=str(meta.get("preset", "?")),
                 variant=str(meta.get("variant", "")),
                 status=effective_status(meta),
                 created=float(meta.get("created", 0.0)),
-                steps=int(steps),
-                best=dict(best),
+                steps=int(meta.get("step") or 0),
+                best=dict(meta.get("best") or {}),
             )
-        )
+        except (sqlite3.Error, StoreError, ValueError, TypeError):
+            continue  # a damaged store or meta row, another schema: not this list's to break
+        out.append(info)
     out.sort(key=lambda r: (r.created, r.run_id), reverse=True)
     return out
 
