@@ -101,21 +101,11 @@ class RunReader:
         if rows:
             out.scalars = [(s, self._name(n), v, w) for _, s, n, v, w in rows]
         cur["scalars"] = rows[-1][0] if len(rows) == limit else max(top, cur["scalars"])
-        rows = self._con.execute(
-            f"SELECT id, step, layer, {', '.join(STAT_COLUMNS)} FROM layer_stats "
-            "WHERE id > ? ORDER BY id LIMIT ?",
-            (cur["layer_stats"], limit),
-        ).fetchall()
-        if rows:
-            cur["layer_stats"] = rows[-1][0]
-            out.layer_stats = [r[1:] for r in rows]
-        rows = self._con.execute(
-            "SELECT id, step, wall, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-            (cur["events"], limit),
-        ).fetchall()
-        if rows:
-            cur["events"] = rows[-1][0]
-            out.events = [(s, w, k, json.loads(d)) for _, s, w, k, d in rows]
+        for table in ("layer_stats", "events"):
+            rows = self.rows_after(table, cur[table], limit)
+            if rows:
+                cur[table] = rows[-1][0]
+                setattr(out, table, [r[1:] for r in rows])
         return out
 
     def rows_after(self, table: str, after: int, limit: int) -> list[tuple[Any, ...]]:

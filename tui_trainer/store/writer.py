@@ -176,13 +176,12 @@ class RunStore:
 
     def layer_stats(self, step: int, rows: Sequence[Sequence[float | None]]) -> None:
         """One row per layer (depth order), values in STAT_COLUMNS order; NaN means n/a."""
-        for layer, row in enumerate(rows):
-            self._stats.append((step, layer, *[None if v is None or v != v else v for v in row]))
+        self._stats.extend(_stat_row(step, layer, row) for layer, row in enumerate(rows))
         self._maybe_flush()
 
     def layer_row(self, step: int, layer: int, row: Sequence[float | None]) -> None:
         """One layer's statistics (a copy of a remote run writes them as they arrive)."""
-        self._stats.append((step, layer, *[None if v is None or v != v else v for v in row]))
+        self._stats.append(_stat_row(step, layer, row))
         self._maybe_flush()
 
     def event(
@@ -264,6 +263,11 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stat_row(step: int, layer: int, row: Sequence[float | None]) -> tuple[Any, ...]:
+    """A layer_stats row; NaN is stored as NULL (not measured)."""
+    return (step, layer, *[None if v is None or v != v else v for v in row])
 
 
 def claim(run_dir: Path) -> Any:
