@@ -10,7 +10,6 @@ commands that train pay for it. Bad input exits 2 with one line on stderr.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -95,17 +94,9 @@ def ask_live_run(run_ref: str, runs_dir: str | None, command: str, code: int = 2
 
 def print_json(doc: Any) -> None:
     """One strict JSON document: a value that is not finite is "nan", "inf" or "-inf"."""
-    sys.stdout.write(json.dumps(_strict(doc), indent=2, default=str, allow_nan=False) + "\n")
+    from tui_trainer.store.schema import strict_json
 
-
-def _strict(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    if isinstance(v, dict):
-        return {k: _strict(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_strict(x) for x in v]
-    return v
+    sys.stdout.write(json.dumps(strict_json(doc), indent=2, default=str, allow_nan=False) + "\n")
 
 
 @app.callback()

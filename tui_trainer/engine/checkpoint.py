@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["capture", "finite_weights", "load", "restore", "rng_state", "save_atomic", "set_rng_state"]
+__all__ = [
+    "capture",
+    "finite_weights",
+    "load",
+    "restore",
+    "rng_state",
+    "save_atomic",
+    "set_rng_state",
+]
 
 
 def save_atomic(state: dict[str, Any], path: Path, fsync: bool = True) -> None:

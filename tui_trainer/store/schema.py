@@ -22,6 +22,7 @@ __all__ = [
     "StoreError",
     "connect",
     "jsonable",
+    "strict_json",
     "new_run_id",
     "runs_root",
 ]
@@ -110,3 +111,12 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
         return str(v)
     return v
+
+
+def strict_json(v: Any) -> Any:
+    """``jsonable`` all the way down dicts, lists and tuples: what strict JSON can hold."""
+    if isinstance(v, dict):
+        return {k: strict_json(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [strict_json(x) for x in v]
+    return jsonable(v)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from tui_trainer.store.reader import RunReader
-from tui_trainer.store.schema import LIVE_STATUSES, STAT_COLUMNS, jsonable
+from tui_trainer.store.schema import LIVE_STATUSES, STAT_COLUMNS, jsonable, strict_json
 
 __all__ = ["SCHEMA_VERSION", "format_cursor", "parse_cursor", "write_stream"]
 
@@ -68,7 +68,7 @@ def write_stream(
 
     emit({"type": "hello", "schema": SCHEMA_VERSION, "tool": "tui-trainer",
           "version": __version__, "run_id": reader.run_id})  # fmt: skip
-    emit({"type": "meta", "meta": _strict(reader.meta())})
+    emit({"type": "meta", "meta": strict_json(reader.meta())})
     layers = reader.layers()
     emit({"type": "layers", "layers": layers})
     status = reader.status()
@@ -123,7 +123,7 @@ def _records(table: str, row: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
         yield rec
     else:
         _, step, wall, kind, data = row
-        yield {"type": "event", "step": step, "wall": wall, "kind": kind, "data": _strict(data)}
+        yield {"type": "event", "step": step, "wall": wall, "kind": kind, "data": strict_json(data)}
         if kind == "status" and isinstance(data, dict) and "status" in data:
             yield {"type": "status", "status": data["status"], "step": step}
 
@@ -132,12 +132,3 @@ def _ended_by_event(reader: RunReader, status: str) -> bool:
     """The recorded status came with its event (already sent); a run whose process died
     while live (``crashed``, found by its pid) has none."""
     return reader.meta().get("status") == status
-
-
-def _strict(v: Any) -> Any:
-    """``jsonable`` all the way down an event's data."""
-    if isinstance(v, dict):
-        return {k: _strict(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_strict(x) for x in v]
-    return jsonable(v)
