@@ -4,7 +4,6 @@ here from a local copy of the remote stream. Failures are one line, exit 2."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,15 +24,10 @@ def _remote(host: str, remote_cmd: str | None, runs_dir: str | None) -> Any:
 def remote_runs(host: str, remote_cmd: str | None, runs_dir: str | None) -> list[dict[str, Any]]:
     from tui_trainer.remote import RemoteError
 
-    remote = _remote(host, remote_cmd, runs_dir)
     try:
-        out = remote.run("runs", "--json")
-        items = json.loads(out)
+        return [r.to_dict() for r in _remote(host, remote_cmd, runs_dir).runs(timeout=60)]
     except RemoteError as exc:
         raise fail(str(exc)) from None
-    except json.JSONDecodeError:
-        raise fail(f"{host}: `{remote.command} runs --json` did not print JSON") from None
-    return items if isinstance(items, list) else []
 
 
 def remote_stream(

@@ -53,19 +53,7 @@ def runs(
     else:
         from tui_trainer.store import list_runs
 
-        items = [
-            {
-                "run_id": r.run_id,
-                "run_dir": str(r.run_dir),
-                "preset": r.preset,
-                "variant": r.variant,
-                "status": r.status,
-                "steps": r.steps,
-                "best": r.best,
-                "created": r.created,
-            }
-            for r in list_runs(runs_dir)
-        ]
+        items = [r.to_dict() for r in list_runs(runs_dir)]
     if json_out:
         print_json(items)
         return

@@ -10,10 +10,13 @@ and ``--`` ends ssh's options before the host. The ssh command itself is
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 from dataclasses import dataclass
+
+from tui_trainer.store import RunInfo
 
 __all__ = ["NOT_FOUND_RC", "Remote", "RemoteError", "SSH_RC"]
 
@@ -69,6 +72,17 @@ class Remote:
         if proc.returncode != 0:
             raise RemoteError(self.failure(proc.returncode, proc.stderr))
         return proc.stdout
+
+    def runs(self, timeout: float = 30.0) -> list[RunInfo]:
+        """The box's runs, newest first (``runs --json`` there)."""
+        try:
+            items = json.loads(self.run("runs", "--json", timeout=timeout))
+        except json.JSONDecodeError:
+            message = f"{self.host}: `{self.command} runs --json` printed no JSON"
+            raise RemoteError(message) from None
+        if not isinstance(items, list):
+            return []
+        return [RunInfo.from_dict(d) for d in items if isinstance(d, dict) and "run_id" in d]
 
     def failure(self, rc: int, stderr: str) -> str:
         """What went wrong, in one line, from an exit status and the stderr of a remote call."""

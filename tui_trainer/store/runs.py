@@ -6,6 +6,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tui_trainer.store.reader import RunReader, effective_status
 from tui_trainer.store.schema import RUN_ID, StoreError, runs_root
@@ -23,6 +24,33 @@ class RunInfo:
     created: float
     steps: int
     best: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``runs --json`` prints for the run."""
+        return {
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir),
+            "preset": self.preset,
+            "variant": self.variant,
+            "status": self.status,
+            "steps": self.steps,
+            "best": self.best,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunInfo:
+        """A run as ``runs --json`` printed it (on another box)."""
+        return cls(
+            run_id=str(d["run_id"]),
+            run_dir=Path(str(d.get("run_dir", ""))),
+            preset=str(d.get("preset", "")),
+            variant=str(d.get("variant", "")),
+            status=str(d.get("status", "")),
+            created=float(d.get("created") or 0),
+            steps=int(d.get("steps") or 0),
+            best=dict(d.get("best") or {}),
+        )
 
 
 def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:

@@ -49,7 +49,7 @@ class Boxes:
                 continue
             self._listed[remote.host] = now
             try:
-                items = json_runs(remote)
+                items = remote.runs()
             except RemoteError as exc:
                 errors.append(str(exc))
                 continue
@@ -73,28 +73,3 @@ class Boxes:
             mirrors, self._mirrors = list(self._mirrors.values()), {}
         for mirror in mirrors:
             mirror.close()
-
-
-def json_runs(remote: Remote) -> list[RunInfo]:
-    import json
-
-    try:
-        items = json.loads(remote.run("runs", "--json", timeout=30))
-    except json.JSONDecodeError:
-        raise RemoteError(
-            f"{remote.host}: `{remote.command} runs --json` printed no JSON"
-        ) from None
-    return [
-        RunInfo(
-            run_id=str(d["run_id"]),
-            run_dir=Path(str(d.get("run_dir", ""))),
-            preset=str(d.get("preset", "")),
-            variant=str(d.get("variant", "")),
-            status=str(d.get("status", "")),
-            created=float(d.get("created") or 0),
-            steps=int(d.get("steps") or 0),
-            best=dict(d.get("best") or {}),
-        )  # fmt: skip
-        for d in items
-        if isinstance(d, dict) and "run_id" in d
-    ]
