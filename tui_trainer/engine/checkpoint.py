@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 
 __all__ = [
     "capture",
-    "finite_weights",
+    "finite_state",
     "load",
     "restore",
     "rng_state",
@@ -85,10 +86,11 @@ def capture(
     }
 
 
-def finite_weights(model: Any) -> bool:
-    """Whether every parameter and buffer is finite (one pass, one sync: a checkpoint's cost)."""
-    import torch
-
+def finite_state(model: Any, loss: float | None) -> bool:
+    """Whether the latest loss (None: none yet) and every parameter and buffer are finite
+    (one pass, one sync: a checkpoint's cost)."""
+    if loss is not None and not math.isfinite(loss):
+        return False
     tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     if not tensors:
         return True

@@ -404,8 +404,7 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def _save(self, path: Path, durable: bool = True) -> None:
         """Write a checkpoint; never one from a non-finite state (the last good one stays)."""
-        loss_ok = self.last_loss is None or math.isfinite(self.last_loss)
-        if not (loss_ok and ckpt.finite_weights(self.model)):
+        if not ckpt.finite_state(self.model, self.last_loss):
             self.store.event(self.step, "checkpoint_skipped", {"path": path.name})
             return
         parts = (self.model, self.optimizer, self.scheduler, self.scaler)

@@ -190,10 +190,7 @@ class RemoteMirror:
             store.event(
                 int(rec["step"]), str(rec["kind"]), rec.get("data") or {}, wall=rec.get("wall")
             )
-            if rec["kind"] == "status" and isinstance(rec.get("data"), dict):
-                store.flush()
-                store.set_status_meta(str(rec["data"].get("status", "running")))
-        elif kind in ("status", "end"):
+        elif kind in ("status", "end"):  # a status event is followed by its status line
             store.flush()
             store.set_status_meta(str(rec["status"]))
         if "cursor" in rec:

@@ -78,9 +78,12 @@ class RunsScreen(Screen[None]):
         self.marked &= set(self.runs)
         for error in message.errors:
             self.notify(error, severity="error")
-        table.clear(columns=self._set_columns(table, only_if_changed=True))
-        if self._boxed and not table.columns:
+        boxed = bool(self.app.boxes.remotes)  # type: ignore[attr-defined]
+        if boxed != self._boxed:  # a box was added: the "box" column joins
+            table.clear(columns=True)
             self._set_columns(table)
+        else:
+            table.clear()
         for host, r in rows:
             key = _key(host, r)
             best = ", ".join(f"{k}={fmt_num(v)}" for k, v in r.best.items() if k != "step")
@@ -104,20 +107,13 @@ class RunsScreen(Screen[None]):
                 Text(f"no runs in {runs_root(self.runs_dir)} yet: pick a preset to train", "dim")
             )
 
-    def _set_columns(self, table: DataTable, only_if_changed: bool = False) -> bool:
-        """The columns; a "box" column once the app lists other boxes. Returns whether they
-        must be rebuilt (``only_if_changed``: then the caller clears them)."""
-        boxed = bool(self.app.boxes.remotes)  # type: ignore[attr-defined]
-        if only_if_changed:
-            changed = boxed != self._boxed
-            self._boxed = boxed
-            return changed
-        self._boxed = boxed
+    def _set_columns(self, table: DataTable) -> None:
+        """The columns; a "box" column once the app lists other boxes."""
+        self._boxed = bool(self.app.boxes.remotes)  # type: ignore[attr-defined]
         # the run id last: it repeats preset and variant, and a narrow terminal cuts it
-        labels = ["", *(["box"] if boxed else []), "preset", "variant", "status", "step"]
+        labels = ["", *(["box"] if self._boxed else []), "preset", "variant", "status", "step"]
         for label in [*labels, "best", "created", "run"]:
             table.add_column(label, key=label or "mark")
-        return False
 
     def _current_key(self) -> str | None:
         table = self.query_one(DataTable)
