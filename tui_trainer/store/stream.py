@@ -102,8 +102,8 @@ def _round(reader: RunReader, cur: dict[str, int], emit: Any, every: int, seen: 
         for row in rows:
             cur[table] = row[0]
             for rec in _records(table, row):
-                key = (table, rec.get("name", rec.get("layer")))
-                if table != "events" and every > 1:
+                if every > 1 and table != "events":  # thinning: count per name / layer
+                    key = (table, rec.get("name", rec.get("layer")))
                     seen[key] += 1
                     if (seen[key] - 1) % every:
                         continue
