@@ -135,7 +135,8 @@ def check_sample(sample, ref, rtol=1e-5):
         close(row[COL["act_min"]], a.min().item())
         close(row[COL["act_max"]], a.max().item())
         if unit.activation in ("relu", "leaky_relu", "gelu"):
-            close(row[COL["dead_frac"]], (a == 0).float().mean().item(), 0, 1e-7)
+            dead = (a != 0).transpose(0, 1).reshape(a.shape[1], -1).any(1).logical_not()
+            close(row[COL["dead_frac"]], dead.double().mean().item(), 0, 1e-7)
         else:
             assert math.isnan(row[COL["dead_frac"]])
         if unit.activation == "sigmoid":
@@ -613,3 +614,18 @@ def test_compiled_model_trains_and_sampled_steps_run_eagerly(runs_dir):
     assert eager == [0, 4]  # the sampled steps; the others ran the compiled graph
     steps, grad = RunReader(store.run_dir).layer_stat_matrix("out_grad_norm")
     assert steps == [1, 5] and all(v is not None and v > 0 for row in grad for v in row)
+
+
+def test_dead_means_units_zero_for_the_whole_batch_not_zero_entries():
+    from tui_trainer.engine.reductions import activation_summary, activation_summary_host
+
+    torch.manual_seed(0)
+    y = torch.relu(torch.randn(64, 10))  # about half the entries zero, no unit dead
+    y[:, [2, 7]] = 0.0  # two units dead for the batch
+    maps = torch.relu(torch.randn(8, 4, 5, 5))
+    maps[:, 1] = 0.0  # one channel of four dead everywhere
+    maps[3, 2, 0, 0] = 0.0  # a zero entry in a live channel counts for nothing
+    for x, dead in ((y, 0.2), (maps, 0.25), (torch.relu(torch.randn(64, 10)), 0.0)):
+        assert float(activation_summary(x, "relu")[4]) == pytest.approx(dead)
+        assert activation_summary_host(x, "relu")[4] == pytest.approx(dead)
+        assert (x == 0).float().mean().item() > 0.2  # the old "dead" would have said so

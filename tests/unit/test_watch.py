@@ -85,7 +85,8 @@ def test_three_lines_record_what_the_loop_computed(tmp_path):
         assert row[COL["update_ratio"]] == pytest.approx(seen_update[step], rel=1e-4)
         act = seen_acts[step]
         assert row[COL["act_mean"]] == pytest.approx(act.mean().item(), rel=1e-5, abs=1e-7)
-        assert row[COL["dead_frac"]] == pytest.approx((act == 0).float().mean().item())
+        dead_units = (act != 0).any(0).logical_not().float().mean().item()
+        assert row[COL["dead_frac"]] == pytest.approx(dead_units)
 
 
 class Twice(nn.Module):

@@ -3,7 +3,8 @@
 A terminal gets a live progress bar; anything else (a pipe, a CI log) gets a plain line
 every few seconds. ``--json`` keeps stdout for the one JSON document and sends progress to
 stderr. Ctrl+C, SIGTERM and SIGHUP ask the trainer to checkpoint and stop after the
-current step (engine.signals); a second Ctrl+C interrupts at once.
+current step (engine.signals); a second Ctrl+C repeats the request and never tears a
+step (Ctrl+\\ ends the process at once, keeping the last checkpoint).
 """
 
 from __future__ import annotations

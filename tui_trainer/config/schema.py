@@ -196,11 +196,14 @@ class ProbeConfig:
 
 @dataclass(frozen=True)
 class CheckpointConfig:
-    every: int = 0  # steps between checkpoints; 0 = at the end (and on stop) only
+    every: int = 0  # steps between checkpoints; 0 = none by step count
+    every_seconds: float = 300.0  # wall-clock seconds between checkpoints; 0 = none by time
     keep_best: bool = True
 
     def validate(self) -> None:
         _positive("checkpoint.every", self.every, MAX_STEPS, allow_zero=True)
+        if not 0 <= self.every_seconds <= 1e7:  # also false for NaN
+            raise _err("checkpoint.every_seconds", "seconds in [0, 1e7]", self.every_seconds)
 
 
 @dataclass(frozen=True)

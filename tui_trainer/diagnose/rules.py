@@ -142,7 +142,7 @@ def dead_relu(d: RunData) -> list[Finding]:
     """ReLU layers whose outputs are almost all exactly zero."""
     return _layer_fraction_rule(
         d, "dead_relu", "dead_frac", RELU_LIKE, DEAD_FRAC,
-        "mostly dead (outputs exactly zero): those units no longer learn",
+        "mostly dead (units zero for every example): those units no longer learn",
     )  # fmt: skip
 
 

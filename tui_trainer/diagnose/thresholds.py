@@ -16,10 +16,12 @@ MIN_SAMPLES = 3  # fewer samples than this: too little to call anything sustaine
 # here only fall or wander within ~10x.
 EXPLODING_GROWTH = 1e3
 EARLY = 3
-# Fraction of exact zeros in a ReLU layer's output. He-initialised ReLU layers sit near 0.5
-# (digits-mlp: 0.24-0.33); at 0.9 most units are off for most inputs (Adam at lr 0.2 on the
-# digits MLP drives both layers to 1.0).
-DEAD_FRAC = 0.9
+# Fraction of a ReLU layer's units that are zero for every example of the batch (dead: no
+# gradient reaches them). Measured here (2026-12-03, `run digits-mlp --set
+# 'optim.name="adam"' --set optim.lr=L --set probe.every=10`): healthy at lr 0.001, 0.04-0.07
+# (blocks.0) and 0.15-0.18 (blocks.1); at lr 0.2 both layers sit at 1.0 for the whole run.
+# Half the units dead is well outside healthy and well inside broken.
+DEAD_FRAC = 0.5
 # Fraction of sigmoid outputs < 0.01 or > 0.99 (tanh |y| > 0.99): over half means the slope
 # is ~0 for most units (tanh with SGD at lr 3 on digits: 0.94-1.0; healthy nets: ~0).
 SATURATED_FRAC = 0.5

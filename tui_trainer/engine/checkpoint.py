@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import random
+import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from tui_trainer.text import first_line
+
 __all__ = [
+    "CheckpointClock",
+    "CheckpointError",
     "capture",
     "finite_state",
     "load",
@@ -36,11 +43,44 @@ def save_atomic(state: dict[str, Any], path: Path, fsync: bool = True) -> None:
     os.replace(tmp, path)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read back (truncated, overwritten, not ours)."""
+
+
+class CheckpointClock:
+    """When a periodic checkpoint is due: every ``every`` steps and every ``every_seconds``
+    of wall-clock time (whichever comes first; 0 turns either off). Checked between steps,
+    so a checkpoint always holds a whole step; a save of last.pt restarts the clock."""
+
+    def __init__(self, every: int, every_seconds: float) -> None:
+        self.every, self.every_seconds = every, every_seconds
+        self.last = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        if self.every and step % self.every == 0:
+            return True
+        return bool(self.every_seconds) and time.monotonic() - self.last >= self.every_seconds
+
+    def saved(self, path: Path) -> None:
+        if path.name == "last.pt":
+            self.last = time.monotonic()
+
+
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``: tensors and plain containers only."""
+    """Load a checkpoint with ``weights_only=True``: tensors and plain containers only.
+    A file that does not load is one CheckpointError naming it."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-    return torch.load(path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        cause = first_line(exc, with_type=True)
+        raise CheckpointError(
+            f"{path}: damaged checkpoint, cannot resume from it ({cause})"
+        ) from None
+    if not isinstance(state, dict) or not {"model", "optimizer", "step", "rng"} <= state.keys():
+        raise CheckpointError(f"{path}: not a tui-trainer checkpoint, cannot resume from it")
+    return state
 
 
 def rng_state() -> dict[str, Any]:

@@ -26,6 +26,20 @@ class Progress:
     steps_per_s: float
     status: str
 
+    @classmethod
+    def of(cls, trainer: Any, status: str) -> Progress:
+        """Where ``trainer`` (an engine Trainer) is now."""
+        last_eval = trainer.last_eval
+        return cls(
+            step=trainer.step,
+            total=trainer.total_steps,
+            epoch=trainer.step // max(trainer.batches_per_epoch, 1),
+            loss=trainer.last_loss,
+            val_metric=last_eval.get("val/acc", last_eval.get("val/loss")),
+            steps_per_s=trainer.rate,
+            status=status,
+        )
+
 
 @dataclass
 class TrainResult:
@@ -96,9 +110,7 @@ class LogWindow:
         zero = torch.zeros((), device=device)
         return cls(zero, zero.clone(), 0, time.perf_counter(), step)
 
-    def add(
-        self, loss: torch.Tensor, out: Any, x: torch.Tensor, y: torch.Tensor, obj: Any
-    ) -> None:
+    def add(self, loss: torch.Tensor, out: Any, x: torch.Tensor, y: torch.Tensor, obj: Any) -> None:
         with torch.no_grad():
             self.loss_sum.add_(loss.detach(), alpha=len(y))
             if obj.has_accuracy:

@@ -124,7 +124,7 @@ def unpack(lay: Layout, step: int, v: Sequence[float], hist: bool, numel: dict[i
         n = numel.get(i, 0)
         row[COL["act_mean"]], row[COL["act_std"]] = moments(a[0], a[1], a[7], n)
         row[COL["act_min"]], row[COL["act_max"]] = a[2], a[3]
-        row[COL["dead_frac"]] = 1.0 - a[4] / n if a[4] >= 0 and n > 0 else NAN
+        row[COL["dead_frac"]] = a[4] if a[4] >= 0 and n > 0 else NAN
         row[COL["sat_frac"]] = a[5] / n if a[5] >= 0 and n > 0 else NAN
         act_bad = a[6] if a[6] == a[6] else 0.0
         row[COL["nonfinite"]] = s[6] + act_bad

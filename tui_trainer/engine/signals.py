@@ -13,13 +13,15 @@ __all__ = ["stop_on_signals"]
 
 @contextmanager
 def stop_on_signals(trainer: Any) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP set ``trainer.stop_requested``: the trainer checkpoints
-    and stops after the current step. A second SIGINT interrupts at once."""
+    """SIGINT, SIGTERM and SIGHUP only set ``trainer.stop_requested``, which the loop reads
+    between steps (and between pre-training batches, and while paused): the trainer then
+    checkpoints a whole step and stops. A handler never raises, so no signal can tear a
+    step, an optimizer update or a store transaction, and a second Ctrl+C cannot replace the
+    last good checkpoint with a half-applied one; it only repeats the request."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if trainer.stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        trainer.stop_requested = f"signal {signal.Signals(signum).name}"
+        if not trainer.stop_requested:
+            trainer.stop_requested = f"signal {signal.Signals(signum).name}"
 
     sigs = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP"):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
+from tui_trainer.engine.pretrain import pretrainer_for
 from tui_trainer.engine.probes import LayerProbe
 from tui_trainer.engine.recorder import Recorder
 from tui_trainer.engine.recording import SampleRecorder
@@ -41,6 +40,7 @@ from tui_trainer.engine.runtime import (
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.store.liveness import process_identity
 from tui_trainer.text import first_line
 
 __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
@@ -106,6 +106,7 @@ class Trainer:
         self.y_train = self.data.y_train.to(self.device)
         self.x_val = self.data.x_val.to(self.device)
         self.y_val = self.data.y_val.to(self.device)
+        self.pretrainer = pretrainer_for(self.model, self.x_train, cfg)  # checks the model
         self.batches = EpochBatches(
             self.x_train,
             self.y_train,
@@ -123,6 +124,7 @@ class Trainer:
             self.units, list(self.model.named_parameters()), cfg.probe.stats, self.device
         )
         self.sampler = ProbeSchedule(cfg.probe.every, cfg.probe.budget, cfg.probe.histogram_every)
+        self.clock = ckpt.CheckpointClock(cfg.checkpoint.every, cfg.checkpoint.every_seconds)
         # torch.compile: plain steps run the compiled model; sampled steps run the original
         # eagerly, because hooks added after compiling never fire (pytorch#117758).
         self.compiled = torch.compile(self.model) if cfg.train.compile else None
@@ -149,8 +151,7 @@ class Trainer:
         self.samples = SampleRecorder(store, self.probe, self.sampler, self.units)
         self.samples.record_layers()
         store.set_meta(
-            pid=os.getpid(),
-            host=socket.gethostname(),
+            **process_identity(),
             device=str(self.device),
             device_name=device_name(self.device),
             torch_version=torch.__version__,
@@ -176,7 +177,7 @@ class Trainer:
             self._load(self.checkpoints / "last.pt")
         self._record_start()
         t0 = time.perf_counter()
-        status, reason = "finished", ""
+        status, reason, torn = "finished", "", False
         start_step = self.step
         try:
             self._loop()
@@ -185,15 +186,15 @@ class Trainer:
         except StopTraining as stop:
             status, reason = stop.status, stop.reason
             self._flush_samples(raising=False)
-        except KeyboardInterrupt:
-            status, reason = "stopped", "interrupted"
+        except KeyboardInterrupt:  # mid-step (no handler installed): the state may be torn
+            status, reason, torn = "stopped", "interrupted mid-step: last.pt kept", True
             self._flush_samples(raising=False)
         except Exception as exc:  # training failed: record it, keep everything flushed
             status, reason = "crashed", first_line(exc, with_type=True)
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )
-        if status in ("finished", "stopped") and self.total_steps > 0:
+        if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
             self._save(self.checkpoints / "last.pt")
         elapsed = time.perf_counter() - t0
         rate = (self.step - start_step) / max(elapsed, 1e-9)
@@ -212,20 +213,19 @@ class Trainer:
         )
 
     def _loop(self) -> None:
-        if self.step == 0 and not self.resume:
+        pretraining = self.pretrainer is not None and not self.pretrainer.done
+        if self.step == 0 and (not self.resume or pretraining):
             self._before_training()
         self.model.train()
         self._window = LogWindow.start(self.device, self.step)
-        last_control = last_progress = time.monotonic()
+        self._last_control = last_progress = time.monotonic()
         while self.step < self.total_steps:
             sampled = self.sampler.due(self.step)
             t_step = time.perf_counter()
             self._train_step(sampled)
             self._after_step(sampled, t_step)
+            self._poll_controls()
             now = time.monotonic()
-            if now - last_control >= CONTROL_INTERVAL:
-                last_control = now
-                self._handle_controls()
             if self.on_progress and now - last_progress >= PROGRESS_INTERVAL:
                 last_progress = now
                 self._progress("running")
@@ -280,18 +280,15 @@ class Trainer:
         self.samples.note_interval(self.step)
         if self.step % self.eval_every == 0 and not last:
             self._evaluate()
-        if self.cfg.checkpoint.every and self.step % self.cfg.checkpoint.every == 0:
+        if self.clock.due(self.step):
             self._save(self.checkpoints / "last.pt")
 
     def _before_training(self) -> None:
-        """Greedy pre-training (train.pretrain_epochs), then the exhibits at step 0."""
-        if self.cfg.train.pretrain_epochs:
-            from tui_trainer.engine.pretrain import greedy_pretrain
-
-            greedy_pretrain(
-                self.model, self.x_train, self.cfg, self.store, lambda: bool(self.stop_requested)
-            )
-            if self.stop_requested:
+        """Greedy pre-training (train.pretrain_epochs), from where a stop left it, reading
+        signals and control rows between its batches; then the exhibits at step 0."""
+        if self.pretrainer is not None and not self.pretrainer.done:
+            self._last_control = time.monotonic()
+            if not self.pretrainer.run(self.store, self._poll_controls):
                 raise StopTraining("stopped", self.stop_requested)
         if self.total_steps > 0:  # else the closing evaluation records them at step 0
             self.evaluator.record_exhibits(self.store, self.step)
@@ -352,6 +349,15 @@ class Trainer:
         return values
 
     # -- control -----------------------------------------------------------------------------
+    def _poll_controls(self) -> bool:
+        """Read the control rows if CONTROL_INTERVAL has passed (a stop row raises
+        StopTraining); whether a signal asks to stop."""
+        now = time.monotonic()
+        if now - self._last_control >= CONTROL_INTERVAL:
+            self._last_control = now
+            self._handle_controls()
+        return bool(self.stop_requested)
+
     def _handle_controls(self, pause_reason: str | None = None) -> None:
         """The one control path: every pending row in order (stop, checkpoint, pause,
         resume); while paused it keeps reading them, so a stop behind a pause is honoured.
@@ -386,20 +392,8 @@ class Trainer:
         return paused
 
     def _progress(self, status: str) -> None:
-        if self.on_progress is None:
-            return
-        metric = self.last_eval.get("val/acc", self.last_eval.get("val/loss"))
-        self.on_progress(
-            Progress(
-                step=self.step,
-                total=self.total_steps,
-                epoch=self.step // max(self.batches_per_epoch, 1),
-                loss=self.last_loss,
-                val_metric=metric,
-                steps_per_s=self.rate,
-                status=status,
-            )
-        )
+        if self.on_progress is not None:
+            self.on_progress(Progress.of(self, status))
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _save(self, path: Path, durable: bool = True) -> None:
@@ -409,7 +403,10 @@ class Trainer:
             return
         parts = (self.model, self.optimizer, self.scheduler, self.scaler)
         state = ckpt.capture(*parts, step=self.step, best=self.best, every=self.sampler.every)
+        if self.pretrainer is not None:
+            state["pretrain"] = self.pretrainer.state_dict()
         ckpt.save_atomic(state, path, fsync=durable)
+        self.clock.saved(path)
         self.store.event(self.step, "checkpoint", {"path": path.name})
 
     def _load(self, path: Path) -> None:
@@ -418,3 +415,5 @@ class Trainer:
         self.step = int(state["step"])
         self.best = dict(state.get("best", {}))
         self.sampler.restore(state.get("probe_every"))
+        if self.pretrainer is not None:
+            self.pretrainer.load_state_dict(state.get("pretrain", {"done": True}))

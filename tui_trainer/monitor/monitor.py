@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import sys
 import time
 import traceback
@@ -56,6 +55,7 @@ from tui_trainer.monitor.optim_hooks import OptimizerWatch
 from tui_trainer.monitor.run_files import create_store
 from tui_trainer.monitor.values import as_float, kept, mean_of
 from tui_trainer.monitor.writer import CONTROL_INTERVAL, BackgroundWriter
+from tui_trainer.store.liveness import process_identity
 from tui_trainer.store.schema import STATUSES
 from tui_trainer.text import first_line
 
@@ -104,8 +104,7 @@ class Monitor:
         self.run_id = self.run_dir.name
         store.set_meta(
             kind="watch",
-            pid=os.getpid(),
-            host=socket.gethostname(),
+            **process_identity(),
             argv=sys.argv,
             device=str(self.device),
             device_name=device_name(self.device),

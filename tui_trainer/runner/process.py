@@ -9,7 +9,6 @@ of the child never takes its parent down; ``RunProcess.poll`` then marks the run
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from tui_trainer.config import RunConfig, config_to_toml
 from tui_trainer.store import LIVE_STATUSES, RunReader, RunStore
+from tui_trainer.store.liveness import process_identity
 
 __all__ = ["RunProcess", "child_threads", "launch", "log_tail", "mark_if_crashed"]
 
@@ -136,7 +136,7 @@ def launch(
         if store is not None:
             # the trainer records these too, but only after its imports: a child that dies
             # before then leaves a 'created' run that readers can now tell from a live one
-            store.set_meta(pid=proc.pid, host=socket.gethostname())
+            store.set_meta(**process_identity(proc.pid))
     finally:
         log.close()
         if store is not None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_trainer.store.liveness import recorded_process_alive
 from tui_trainer.store.schema import (
     BLOCK,
     BLOCKS_FROM,
@@ -235,26 +235,12 @@ def _merge(
     b[4] += n
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as dead
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def effective_status(meta: dict[str, Any]) -> str:
+    """The recorded status, except that a live status whose process is certainly gone (or
+    is now another process: pid reuse, a reboot) reads ``crashed``."""
     status = str(meta.get("status", "created"))
-    if status in LIVE_STATUSES and meta.get("host") == socket.gethostname():
-        pid = meta.get("pid")
-        if isinstance(pid, int) and not _pid_alive(pid):
-            return "crashed"
+    if status in LIVE_STATUSES and recorded_process_alive(meta) is False:
+        return "crashed"
     return status
 
 

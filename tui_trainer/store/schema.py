@@ -45,7 +45,7 @@ STAT_COLUMNS = (
     "act_std",
     "act_min",
     "act_max",
-    "dead_frac",  # fraction of activations exactly zero
+    "dead_frac",  # fraction of units zero for every example of the batch (dead ReLUs)
     "sat_frac",  # fraction saturated (sigmoid < .01 or > .99, tanh |y| > .99); NULL otherwise
     "nonfinite",  # count of non-finite values in the layer's gradients and activations
 )

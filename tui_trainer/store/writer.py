@@ -219,6 +219,10 @@ class RunStore:
         self._scalars, self._stats, self._events, self._blocks = [], [], [], []
 
     def _insert_pending(self, con: sqlite3.Connection) -> None:
+        con.execute(  # the writer's heartbeat: when rows last came in
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('heartbeat', ?)",
+            (json.dumps(time.time()),),
+        )
         if self._scalars:
             con.executemany(
                 "INSERT INTO scalars (id, step, name_id, value, wall) VALUES (?, ?, ?, ?, ?)",
