@@ -74,7 +74,7 @@ async def _start_pause_resume_stop(tmp_path):
         await pilot.press("s", "y")
         await _until(pilot, lambda: any(isinstance(m, RunProcessEnded) for m in seen), "exit")
         ended = next(m for m in seen if isinstance(m, RunProcessEnded))
-        assert ended.returncode == 0
+        assert ended.returncode == 1  # stopped: the exit code of a headless `run`
         assert _status(run_dir) == "stopped"
         await _until(pilot, lambda: screen.current.status == "stopped", "stopped on screen")
         assert (run_dir / "checkpoints" / "last.pt").is_file()

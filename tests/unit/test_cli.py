@@ -197,6 +197,28 @@ def test_resume_finishes_a_stopped_run(runs_dir):
     assert r.exit_code == 2
 
 
+def test_resume_from_a_damaged_checkpoint_is_one_line_and_loses_nothing(runs_dir):
+    from tests.unit.test_trainer import new_store
+    from tui_trainer.config import find_preset
+    from tui_trainer.engine.trainer import Trainer
+    from tui_trainer.store import RunReader
+
+    cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=30", "train.log_every=1"])
+    store = new_store(runs_dir, cfg)
+    Trainer(cfg).run(store)
+    store.close()
+    last = store.run_dir / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:200])  # a torn copy, a full disk, a bad sync
+    with RunReader(store.run_dir) as reader:
+        before = (reader.meta()["status"], reader.series("train/loss"))
+    r = invoke("resume", store.run_dir.name)
+    assert r.exit_code == 2
+    assert r.stderr.count("\n") == 1 and "damaged checkpoint" in r.stderr, r.stderr
+    assert str(last) in r.stderr
+    with RunReader(store.run_dir) as reader:
+        assert (reader.meta()["status"], reader.series("train/loss")) == before
+
+
 def _refuse(name):
     raise ValueError(f"bare {name}: not JSON")
 

@@ -10,9 +10,10 @@ step (Ctrl+\\ ends the process at once, keeping the last checkpoint).
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -28,7 +29,10 @@ from rich.table import Table
 from tui_trainer.config import RunConfig, config_to_toml
 from tui_trainer.engine.signals import stop_on_signals
 from tui_trainer.store import RunReader, RunStore
-from tui_trainer.text import run_label
+from tui_trainer.text import first_line, run_label
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.runtime import TrainResult
 
 __all__ = ["HEADLINE_PREFIXES", "PLAIN_INTERVAL", "headline", "summary_table", "train_config"]
 
@@ -63,6 +67,7 @@ def train_config(
         store = RunStore(resume_dir)
     resume = resume_dir is not None
     label = cfg.label
+    failure = ""
     try:
         with stop_on_signals(trainer):
             if show_progress and console.is_terminal:
@@ -71,14 +76,42 @@ def train_config(
                 result = _with_lines(trainer, store, label, console, resume)
             else:
                 result = trainer.run(store, resume=resume)
+    except (sqlite3.Error, OSError) as exc:  # the disk filled up, the store went away
+        failure = first_line(exc)
     finally:
-        store.close()
+        failure = _close(store) or failure
+    if failure:
+        result = _unrecorded(trainer, store.run_dir, failure)
     out = result.to_dict()
     with RunReader(store.run_dir) as reader:
         out["final"] = headline(reader.last_values(), cfg)
         out["best"] = reader.meta().get("best", {})
     out["preset"], out["variant"] = cfg.preset, cfg.variant
     return out
+
+
+def _close(store: RunStore) -> str:
+    try:
+        store.close()
+    except (sqlite3.Error, OSError) as exc:
+        return first_line(exc)
+    return ""
+
+
+def _unrecorded(trainer: Any, run_dir: Path, why: str) -> TrainResult:
+    """The result of a run whose store could not be written (a full disk): crashed, with
+    one line that says so; the rows written before stay readable."""
+    from tui_trainer.engine.runtime import TrainResult
+
+    error = (
+        f"cannot write {run_dir / 'run.db'} ({why}): is the disk full? What was recorded "
+        f"before is intact; `tui-trainer resume {run_dir.name}` goes on from the last checkpoint"
+    )
+    return TrainResult(
+        run_id=run_dir.name, run_dir=str(run_dir), status="crashed", steps=trainer.step,
+        epochs=trainer.step / max(trainer.batches_per_epoch, 1), steps_per_s=trainer.rate,
+        elapsed_s=0.0, error=error,
+    )  # fmt: skip
 
 
 def headline(values: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:

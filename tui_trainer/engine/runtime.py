@@ -125,3 +125,13 @@ class LogWindow:
         self.correct_sum.zero_()
         self.seen = 0
         self.t, self.step = time.perf_counter(), step
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for a run that crashed; out of memory says what to try."""
+    from tui_trainer.text import first_line
+
+    reason = first_line(exc, with_type=True)
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        reason += " (out of memory: try a smaller data.batch_size or a smaller model)"
+    return reason

@@ -36,12 +36,12 @@ from tui_trainer.engine.runtime import (
     Progress,
     TrainResult,
     device_name,
+    failure_reason,
     pick_device,
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
 from tui_trainer.store.liveness import process_identity
-from tui_trainer.text import first_line
 
 __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
 
@@ -190,7 +190,7 @@ class Trainer:
             status, reason, torn = "stopped", "interrupted mid-step: last.pt kept", True
             self._flush_samples(raising=False)
         except Exception as exc:  # training failed: record it, keep everything flushed
-            status, reason = "crashed", first_line(exc, with_type=True)
+            status, reason = "crashed", failure_reason(exc)
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )

@@ -2,7 +2,9 @@
 
 It trains the run whose ``config.toml`` is in RUN_DIR (``--resume``: from its last
 checkpoint), recording into the run's store; its stdout and stderr are ``output.log``.
-Exit code 0 when the run finished or was stopped, 1 otherwise, 2 for bad arguments.
+Exit codes are the headless ``run``'s: 0 when the run finished; 1 when it was stopped,
+diverged or crashed; 2 for bad arguments or a checkpoint that cannot be resumed from (one
+line on stderr; the run keeps its status and everything recorded).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_preset_file(run_dir / "config.toml").resolve()
     import torch
 
+    from tui_trainer.engine.checkpoint import CheckpointError
     from tui_trainer.engine.signals import stop_on_signals
     from tui_trainer.engine.trainer import Trainer
 
@@ -43,15 +46,28 @@ def main(argv: list[str] | None = None) -> int:
         trainer.prepare()
         with stop_on_signals(trainer):
             result = trainer.run(store, resume=resume)
+    except CheckpointError as exc:  # nothing was started: the run stays as it was
+        store.close()
+        print(f"error: {first_line(exc)}", file=sys.stderr, flush=True)
+        return 2
     except Exception as exc:
         store.set_status("crashed", 0, error=first_line(exc, with_type=True))
         store.close()
         raise
     store.close()
+    if result.status == "crashed":  # the traceback into output.log, where a person looks
+        print(_traceback(run_dir), file=sys.stderr, end="", flush=True)
     print(
         f"{result.status} after {result.steps} steps in {time.time() - started:.1f}s"
         + (f": {result.error}" if result.error else ""),
         flush=True,
     )
-    return 0 if result.status in ("finished", "stopped") else 1
+    return 0 if result.status == "finished" else 1
 
+
+def _traceback(run_dir: Path) -> str:
+    from tui_trainer.store import RunReader
+
+    with RunReader(run_dir) as reader:
+        errors = reader.events("error")
+    return str(errors[-1][3].get("traceback", "")) if errors else ""
