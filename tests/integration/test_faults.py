@@ -230,7 +230,7 @@ def test_divergence_is_diverged_at_the_first_non_finite_sample_and_keeps_finite_
 
 
 # -- a user's model that fails ----------------------------------------------------------------
-FACTORIES = '''
+FACTORIES = """
 import torch
 from torch import nn
 
@@ -263,7 +263,7 @@ def fails_at_step_10(input_shape, num_classes):
 def out_of_memory(input_shape, num_classes):
     error = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
     return Later(64, num_classes, 3, error)
-'''
+"""
 
 
 def _factory_preset(tmp_path: Path, name: str) -> Path:
@@ -271,7 +271,8 @@ def _factory_preset(tmp_path: Path, name: str) -> Path:
     preset = tmp_path / f"{name}.toml"
     preset.write_text(
         f'title = "{name}"\n[data]\nname = "digits"\n[model]\n'
-        f'kind = "factory"\nfactory = "userfactories:{name}"\n[train]\nmax_steps = 30\neval_every = 1000\n'
+        f'kind = "factory"\nfactory = "userfactories:{name}"\n'
+        "[train]\nmax_steps = 30\neval_every = 1000\n"
     )
     return preset
 
@@ -295,7 +296,10 @@ def test_a_factory_that_fails_is_exit_2_before_any_run_exists(tmp_path, name, sa
 
 @pytest.mark.parametrize(
     ("name", "says"),
-    [("fails_at_step_10", "forward failed at step 10"), ("out_of_memory", "smaller data.batch_size")],
+    [
+        ("fails_at_step_10", "forward failed at step 10"),
+        ("out_of_memory", "smaller data.batch_size"),
+    ],
 )
 def test_a_model_that_fails_while_training_is_crashed_with_its_traceback(
     tmp_path, monkeypatch, name, says
@@ -354,26 +358,33 @@ def test_four_runs_at_once_with_readers_lose_no_row_and_never_lock(tmp_path):
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         started += json.loads(r.stdout)["runs"]
-    followers = [
-        popen("stream", run["run_id"], "--follow", "--runs-dir", str(runs)) for run in started[:2]
-    ]
-    listings, errors = 0, []
+    # the followers write to files: a pipe nobody reads while we list would fill and block
+    outs = [(tmp_path / f"follow{i}.out", tmp_path / f"follow{i}.err") for i in range(2)]
+    followers = []
+    for (out, err), run in zip(outs, started[:2], strict=True):
+        with open(out, "w") as fo, open(err, "w") as fe:
+            args = [sys.executable, "-m", "tui_trainer", "stream", run["run_id"], "--follow"]
+            followers.append(
+                subprocess.Popen(
+                    [*args, "--runs-dir", str(runs)], cwd=REPO, env=ENV, stdout=fo, stderr=fe
+                )
+            )
+    listings, errors, deadline = 0, [], time.monotonic() + 300
     while any(f.poll() is None for f in followers) or listings < 3:
         r = cli("runs", "--json", "--runs-dir", str(runs))
         listings += 1
-        if r.returncode != 0:
+        if r.returncode != 0 or "locked" in r.stderr:
             errors.append(r.stderr)
-        assert listings < 500
+        assert time.monotonic() < deadline, "the followers did not end"
     assert not errors, errors
     wait_until(
         lambda: all(RunReader(runs / s["run_id"]).status() == "finished" for s in started),
         "every run to finish",
         timeout=300,
     )
-    for f, run in zip(followers, started[:2], strict=True):
-        out, err = f.communicate(timeout=60)
-        assert f.returncode == 0 and "locked" not in err, err
-        lines = [json.loads(line) for line in out.splitlines()]
+    for f, (out, err), run in zip(followers, outs, started[:2], strict=True):
+        assert f.wait(timeout=60) == 0 and "locked" not in err.read_text(), err.read_text()
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
         got = {t: sum(1 for x in lines if x["type"] == t) for t in ("scalar", "layer_stats")}
         stored = rows(runs / run["run_id"])
         assert got == {"scalar": len(stored["scalars"]), "layer_stats": len(stored["layer_stats"])}

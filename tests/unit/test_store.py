@@ -288,3 +288,40 @@ def test_a_damaged_or_newer_store_is_one_line(runs_dir):
         assert r.output.count("\n") == 1 and r.output.startswith("error: "), r.output
     listed = CliRunner().invoke(app, ["runs", "--json", "--runs-dir", str(runs_dir)])
     assert listed.exit_code == 0  # one damaged run does not break the list
+
+
+def test_a_reader_never_creates_a_store(tmp_path):
+    from tui_trainer.store.schema import connect
+
+    with pytest.raises(sqlite3.OperationalError):
+        connect(tmp_path / "run.db", create=False)
+    assert not (tmp_path / "run.db").exists()
+
+
+def test_delete_run_while_it_is_listed_leaves_nothing(runs_dir):
+    """A lister racing a deletion must not recreate ``run.db`` in the half-removed run."""
+    import threading
+
+    from tui_trainer.store.runs import delete_run
+
+    done = threading.Event()
+
+    def list_forever():
+        while not done.is_set():
+            list_runs(runs_dir)
+
+    lister = threading.Thread(target=list_forever)
+    lister.start()
+    try:
+        for _ in range(15):
+            store = make_store(runs_dir)
+            store.scalar(1, "loss", 1.0)
+            store.close()
+            delete_run(store.run_dir)
+            assert not store.run_dir.exists()
+    finally:
+        done.set()
+        lister.join()
+    assert list(runs_dir.iterdir()) == [] and list_runs(runs_dir) == []
+    with pytest.raises(StoreError, match="not a run directory"):
+        delete_run(runs_dir / "nope")

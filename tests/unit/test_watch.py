@@ -205,7 +205,7 @@ def test_step_with_a_closure_reads_the_gradients_the_closure_made(tmp_path, make
     for step in range(1, 6):
         seen = []
 
-        def closure():
+        def closure(seen=seen):
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(x[:64]), y[:64])
             loss.backward()
@@ -215,7 +215,9 @@ def test_step_with_a_closure_reads_the_gradients_the_closure_made(tmp_path, make
         w0 = [p.detach().clone() for p in model.parameters()]
         loss = opt.step(closure)
         with torch.no_grad():
-            d = math.sqrt(sum((p - q).norm() ** 2 for p, q in zip(model.parameters(), w0)))
+            d = math.sqrt(
+                sum((p - q).norm() ** 2 for p, q in zip(model.parameters(), w0, strict=True))
+            )
         update[step] = d / math.sqrt(sum(q.norm() ** 2 for q in w0))
         first_norm[step] = seen[0]
         mon.step(loss=loss)

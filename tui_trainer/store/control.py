@@ -25,7 +25,7 @@ def send_control(run_dir: str | os.PathLike[str], command: str) -> int:
     db = Path(run_dir) / "run.db"
     if not db.is_file():
         raise StoreError(f"{run_dir}: not a run directory (no run.db)")
-    con = connect(db)
+    con = connect(db, create=False)
     try:
         cur = con.execute(
             "INSERT INTO control (wall, command) VALUES (?, ?)", (time.time(), command)

@@ -43,7 +43,7 @@ class RunReader:
         db = self.run_dir / "run.db"
         if not db.is_file():
             raise StoreError(f"{self.run_dir}: not a run directory (no run.db)")
-        self._con = connect(db)
+        self._con = connect(db, create=False)
         self._names: dict[int, str] = {}
         self.cursor = {"scalars": 0, "layer_stats": 0, "events": 0}
         check_schema(self._con, self.run_dir)

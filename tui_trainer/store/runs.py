@@ -1,8 +1,10 @@
-"""Provides run listing and lookup: list_runs, resolve_run, effective_status."""
+"""Provides run listing, lookup and deletion: list_runs, resolve_run, delete_run."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 from tui_trainer.store.reader import RunReader, effective_status
 from tui_trainer.store.schema import RUN_ID, StoreError, runs_root
 
-__all__ = ["RunInfo", "list_runs", "resolve_run"]
+__all__ = ["RunInfo", "delete_run", "list_runs", "resolve_run"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     if not root.is_dir():
         return out
     for d in root.iterdir():
-        if not (d / "run.db").is_file():
+        if d.name.startswith(".") or not (d / "run.db").is_file():
             continue
         try:
             with RunReader(d) as r:
@@ -103,3 +105,14 @@ def resolve_run(ref: str, runs_dir: str | os.PathLike[str] | None = None) -> Pat
     if not matches:
         raise StoreError(f"run {ref!r}: not found in {root}")
     raise StoreError(f"run {ref!r}: ambiguous in {root} ({len(matches)} runs match)")
+
+
+def delete_run(run_dir: str | os.PathLike[str]) -> None:
+    """Remove a run directory for good: first renamed out of sight (one atomic step, so a
+    lister or follower never sees half a run, nor recreates a file in it), then removed."""
+    target = Path(run_dir)
+    if not (target / "run.db").is_file():
+        raise StoreError(f"{target}: not a run directory (no run.db)")
+    trash = target.with_name(f".deleting-{target.name}-{secrets.token_hex(3)}")
+    target.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)

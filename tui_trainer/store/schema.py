@@ -101,8 +101,13 @@ def new_run_id(preset: str, variant: str = "") -> str:
     return "-".join(parts)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+def connect(path: Path, create: bool = True) -> sqlite3.Connection:
+    """A connection in autocommit mode; ``create=False`` (readers) never makes the file:
+    a reader that races a deletion gets an error instead of leaving an empty ``run.db``."""
+    target: str | Path = path if create else path.resolve().as_uri() + "?mode=rw"
+    con = sqlite3.connect(
+        target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=not create
+    )
     con.execute("PRAGMA busy_timeout = 10000")
     return con
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +13,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from tui_trainer.store import LIVE_STATUSES, RunInfo, list_runs, runs_root
+from tui_trainer.store import LIVE_STATUSES, RunInfo, StoreError, list_runs, runs_root
+from tui_trainer.store.runs import delete_run
 from tui_trainer.tui.fmt import STATUS_ICON, STATUS_STYLE, fmt_num
 from tui_trainer.tui.messages import RunsListed
 from tui_trainer.tui.screens.confirm import ConfirmScreen
@@ -233,7 +233,10 @@ class RunsScreen(Screen[None]):
         if target.parent != root or not (target / "run.db").is_file():
             self.app.call_from_thread(self.notify, f"refusing to delete {target}", severity="error")
             return
-        shutil.rmtree(target, ignore_errors=True)
+        try:
+            delete_run(target)
+        except (OSError, StoreError) as exc:
+            self.app.call_from_thread(self.notify, f"delete failed: {exc}", severity="error")
         self.post_message(RunsListed(list_runs(self.runs_dir)))
 
 
