@@ -72,3 +72,11 @@ def test_a_killed_child_is_seen_ending_and_marked_crashed(supervisor):
 def test_waiting_can_be_cancelled(supervisor):
     (process,) = supervisor.start("xor-mlp", [None], ["train.max_steps=100000000"])
     assert supervisor.wait_for_end(process, cancelled=lambda: True) == (None, "")
+
+
+def test_start_refuses_missing_data_files_before_any_child(tmp_path):
+    sup = RunSupervisor(tmp_path / "runs")
+    sets = ['data.name="mnist"', f'data.dir="{tmp_path}/x"']
+    with pytest.raises(ConfigError, match="data.dir: .* does not exist"):
+        sup.start("digits-mlp", [None], sets)
+    assert not sup.processes and not (tmp_path / "runs").exists()

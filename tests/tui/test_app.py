@@ -137,8 +137,9 @@ async def test_a_crashed_run_shows_its_error_and_log(tmp_path, fake_diagnose):
 
     run = write_run(tmp_path / "runs", status="running", pid=os.getpid(), run_id="boom")
     store = RunStore(run)
-    store.set_status("crashed", 300, error="training process was killed by signal 9",
-                     log="epoch 3\nKilled")
+    store.set_status(
+        "crashed", 300, error="training process was killed by signal 9", log="epoch 3\nKilled"
+    )
     store.close()
     app = TrainerApp(runs_dir=str(run.parent), attach=run)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -203,7 +204,9 @@ async def test_picker_groups_presets_and_enter_trains_all_variants(presets, tmp_
         prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert prompts[0] == "A prehistory"
         assert [p.split()[-1] if "×" not in p else p.split()[-2] for p in prompts[1:3]] == [
-            "beta-gate", "alpha-mlp"]
+            "beta-gate",
+            "alpha-mlp",
+        ]
         assert "Why it failed then" in prompts and "Other presets" in prompts
         await pilot.press("down", "enter")  # the second preset: alpha-mlp, two variants
         await wait_for(pilot, lambda: started)
@@ -229,6 +232,23 @@ async def test_edit_screen_checks_overrides(presets, tmp_path, monkeypatch):
         await pilot.press("enter")
         await wait_for(pilot, lambda: started)
     assert started == [("alpha-mlp", ["wide", "narrow"], ["optim.lr=0.01", "train.max_steps=20"])]
+
+
+async def test_edit_screen_checks_data_files_before_a_child_starts(presets, tmp_path, monkeypatch):
+    started: list = []
+    monkeypatch.setattr(TrainerApp, "launch_runs", lambda self, *a: started.append(a))
+    app = TrainerApp(runs_dir=str(tmp_path / "runs"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        picker = app.screen
+        await wait_for(pilot, lambda: len(picker.entries) == 4)
+        await pilot.press("down", "e")
+        edit = app.screen
+        await pilot.press(*f'data.name="mnist" data.dir="{tmp_path / "nope"}"')
+        check = " ".join(_text(edit.query_one("#check")).split())
+        assert "✗ data.dir" in check and "does not exist" in check, check
+        await pilot.press("enter")
+        assert app.screen is edit and not started  # refused in place, nothing launched
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 @pytest.fixture
@@ -266,9 +286,7 @@ async def test_quit_question_goes_away_when_the_runs_end(sleeper):
         await wait_for(pilot, lambda: not app.is_running)
 
 
-async def test_a_child_that_ends_is_noticed_when_its_store_cannot_be_marked(
-    sleeper, monkeypatch
-):
+async def test_a_child_that_ends_is_noticed_when_its_store_cannot_be_marked(sleeper, monkeypatch):
     """Marking the run crashed fails (a locked store): the app still learns it ended."""
 
     def locked(run_dir, code):
@@ -335,16 +353,35 @@ async def test_lecture_exhibits_are_shown(tmp_path, fake_diagnose):
 
     run = write_run(tmp_path / "runs", run_id="exhibits")
     store = RunStore(run)
-    store.event(0, "truth_table", {
-        "unit": "threshold", "weights": [1.0, 1.0], "threshold": 2.0, "rule": ">=",
-        "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]], "target": [0, 0, 0, 1],
-        "output": [0, 0, 0, 1], "correct": 4, "total": 4,
-    })
+    store.event(
+        0,
+        "truth_table",
+        {
+            "unit": "threshold",
+            "weights": [1.0, 1.0],
+            "threshold": 2.0,
+            "rule": ">=",
+            "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]],
+            "target": [0, 0, 0, 1],
+            "output": [0, 0, 0, 1],
+            "correct": 4,
+            "total": 4,
+        },
+    )
     filt = [[[0.1 * (r - c) for c in range(5)] for r in range(5)]]
-    store.event(300, "features", {
-        "layer": "h1", "hidden_layer": "h3", "filters": [filt] * 12, "filter_change": 0.33,
-        "classes": ["0", "1"], "maps_by_class": [], "hidden_by_class": [[0.1, 0.9], [0.5, 0.2]],
-    })
+    store.event(
+        300,
+        "features",
+        {
+            "layer": "h1",
+            "hidden_layer": "h3",
+            "filters": [filt] * 12,
+            "filter_change": 0.33,
+            "classes": ["0", "1"],
+            "maps_by_class": [],
+            "hidden_by_class": [[0.1, 0.9], [0.5, 0.2]],
+        },
+    )
     store.close()
     app = TrainerApp(runs_dir=str(run.parent), attach=run)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -104,6 +104,7 @@ def run(
 
     from tui_trainer.cli.headless import summary_table, train_config
     from tui_trainer.config import find_preset
+    from tui_trainer.config.preflight import check_inputs
 
     if variant and all_variants:
         raise fail("--variant and --all: give one or the other")
@@ -113,6 +114,8 @@ def run(
         overrides.append(f'train.device="{device}"')
     names: list[str | None] = list(p.variant_names) if all_variants and p.variants else [variant]
     configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
+    for cfg in configs:
+        check_inputs(cfg)
     if detach:
         _detach(configs, runs_dir, json_out)
         return

@@ -16,8 +16,16 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_trainer.config import ConfigError, PresetFile
-from tui_trainer.config.expect import OPS, Check, RunView, measure, parse_expect, required_passes
+from tui_trainer.config import PresetFile
+from tui_trainer.config.expect import (
+    OPS,
+    Check,
+    RunView,
+    bind_variants,
+    measure,
+    parse_expect,
+    required_passes,
+)
 from tui_trainer.text import run_label
 
 __all__ = ["CheckResult", "PresetPlan", "evaluate", "plan", "verify_command"]
@@ -87,22 +95,8 @@ def plan(names: list[str], seeds: int, presets_dir: str | None = None) -> list[P
 
 
 def _bind_variants(check: Check, p: PresetFile) -> Check:
-    """Map "" to the default variant and refuse variants the preset does not have."""
-    import dataclasses
-
-    sides = {}
-    for side in ("left", "right"):
-        ref = getattr(check, side)
-        if ref is None:
-            continue
-        name = ref.variant or p.default_variant
-        if name and name not in p.variants:
-            raise ConfigError(
-                f"{p.path}: expect: check {check.text!r} names variant {name!r}; expected one "
-                f"of {', '.join(p.variants) or '(none: the preset has no variants)'}"
-            )
-        sides[side] = dataclasses.replace(ref, variant=name)
-    return dataclasses.replace(check, **sides)
+    """Map "" to the default variant (the preset was checked for unknown ones on load)."""
+    return bind_variants(check, list(p.variants), p.default_variant, str(p.path))
 
 
 def train_plan(item: PresetPlan, runs_dir: str | None, console: Any) -> None:
@@ -222,7 +216,12 @@ def verify_command(
     """``tui-trainer verify``: 0 all checks pass, 1 one failed; bad input raises ValueError."""
     from rich.console import Console
 
+    from tui_trainer.config.preflight import check_inputs
+
     plans = plan(names, seeds, presets_dir)
+    for item in plans:  # data files and factories, before the first run trains
+        for v in item.variants:
+            check_inputs(item.preset.resolve(v or None))
     progress = Console(stderr=True)
     results: list[CheckResult] = []
     for item in plans:

@@ -24,6 +24,7 @@ Standard library only: ``tui_trainer.config`` validates ``[expect]`` with ``pars
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from collections.abc import Callable
@@ -37,6 +38,7 @@ __all__ = [
     "ExpectError",
     "Ref",
     "RunView",
+    "bind_variants",
     "measure",
     "parse_expect",
     "required_passes",
@@ -324,3 +326,20 @@ def _num(v: float | None) -> str:
     if v == int(v) and abs(v) < 1e9:
         return str(int(v))
     return f"{v:.4g}"
+
+
+def bind_variants(check: Check, variants: list[str], default: str, source: str) -> Check:
+    """Map "" to the default variant and refuse variants the preset does not have."""
+    sides = {}
+    for side in ("left", "right"):
+        ref = getattr(check, side)
+        if ref is None:
+            continue
+        name = ref.variant or default
+        if name and name not in variants:
+            raise ExpectError(
+                f"{source}: expect: check {check.text!r} names variant {name!r}; expected one "
+                f"of {', '.join(variants) or '(none: the preset has no variants)'}"
+            )
+        sides[side] = dataclasses.replace(ref, variant=name)
+    return dataclasses.replace(check, **sides)

@@ -93,6 +93,13 @@ def load_preset_file(path: Path, name: str | None = None) -> PresetFile:
     preset = PresetFile(name or path.stem, path, raw, variants, default)
     for vname in variants or [""]:
         preset.resolve(vname or None)  # unknown keys and bad values first
+    # a preset's checks name variants it has (a run's config.toml, one resolved variant
+    # that says which, keeps its preset's checks as they were)
+    if isinstance(raw.get("expect"), dict) and "variant" not in raw:
+        from tui_trainer.config.expect import bind_variants, parse_expect
+
+        for check in parse_expect(raw["expect"], str(path)):
+            bind_variants(check, list(variants), default, str(path))
     if "model" not in raw and "data" not in raw:
         raise ConfigError(
             f"{path}: neither [model] nor [data]: an empty preset would train the defaults"

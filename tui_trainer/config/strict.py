@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
@@ -18,7 +19,11 @@ __all__ = ["ConfigError", "build", "hints", "plain", "suggest", "toml_string", "
 
 
 class ConfigError(ValueError):
-    """A preset or an override is invalid; the message is one line, fit for a user."""
+    """A preset or an override is invalid; the message is one line, fit for a user (a
+    newline or other control character from the input is shown escaped)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
 def toml_string(s: str) -> str:
@@ -75,9 +80,12 @@ def _describe(tp: Any) -> str:
         return "an array"
     if origin is dict:
         return "a table"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
+    return {
+        int: "an integer",
+        float: "a finite number",
+        str: "a string",
+        bool: "true or false",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 _MISSING = object()
@@ -111,8 +119,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return value if isinstance(value, bool) else _MISSING
     if tp is int:
         return value if isinstance(value, int) and not isinstance(value, bool) else _MISSING
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if tp is float:  # nan and inf are never a setting: refused at every key
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         return _MISSING
     if tp is str:
@@ -140,8 +148,6 @@ def build(cls: Any, raw: Any, prefix: str, source: str) -> Any:
             continue
         value = _coerce(tp, raw[name], key)
         if value is _MISSING:
-            raise ConfigError(
-                f"{source}: {key}: expected {_describe(tp)}, got {raw[name]!r}"
-            )
+            raise ConfigError(f"{source}: {key}: expected {_describe(tp)}, got {raw[name]!r}")
         kwargs[name] = value
     return cls(**kwargs)

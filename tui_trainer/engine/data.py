@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from tui_trainer.config import DataConfig
+from tui_trainer.config.preflight import CIFAR_FILES, MNIST_FILES
 
 __all__ = ["DataError", "Dataset", "augment_batch", "build_dataset", "epoch_order", "num_batches"]
 
@@ -31,11 +32,6 @@ CIFAR_NAMES = (
 )
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
-MNIST_FILES = (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-)
-CIFAR_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6)) + ("test_batch.bin",)
 _GATES = {
     "and": lambda a, b: a & b,
     "or": lambda a, b: a | b,

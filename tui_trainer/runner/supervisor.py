@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tui_trainer.config import RunConfig, find_preset
+from tui_trainer.config.preflight import check_inputs
 from tui_trainer.runner.process import RunProcess, child_threads, launch
 from tui_trainer.store import send_control
 from tui_trainer.text import first_line
@@ -51,6 +52,8 @@ class RunSupervisor:
 
         The children are in their own sessions: they outlive this process and its
         terminal (the app's "leave running", ``tui-trainer run --detach``)."""
+        for cfg in configs:  # data files and factories: refused before any child starts
+            check_inputs(cfg)
         threads = max(1, child_threads() // len(configs))
         started = []
         for cfg in configs:

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tui_trainer.config import ConfigError, PresetFile
+from tui_trainer.config.preflight import check_inputs
 from tui_trainer.text import first_line
 from tui_trainer.tui.messages import StartRequested
 
@@ -95,6 +96,8 @@ class EditScreen(ModalScreen[StartRequested | None]):
             sets = parse_overrides(self.query_one("#sets", Input).value)
             variants = self.variants()
             configs = [self.preset.resolve(v, sets) for v in variants]
+            for cfg in configs:
+                check_inputs(cfg)  # data files and a factory's module, before a child starts
         except ConfigError as exc:
             self.request = None
             message = first_line(exc).removeprefix(f"{self.preset.path}: ")
