@@ -227,28 +227,18 @@ async def test_edit_screen_checks_overrides(presets, tmp_path, monkeypatch):
         assert "unknown key" in _text(edit.query_one("#check"))
         await pilot.press("enter")
         assert app.screen is edit  # refused
-        await pilot.press(*["backspace"] * 11, *"optim.lr=0.01 train.max_steps=20")
-        assert "✓ 2 runs, 20 steps each" in _text(edit.query_one("#check"))
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: started)
-    assert started == [("alpha-mlp", ["wide", "narrow"], ["optim.lr=0.01", "train.max_steps=20"])]
-
-
-async def test_edit_screen_checks_data_files_before_a_child_starts(presets, tmp_path, monkeypatch):
-    started: list = []
-    monkeypatch.setattr(TrainerApp, "launch_runs", lambda self, *a: started.append(a))
-    app = TrainerApp(runs_dir=str(tmp_path / "runs"))
-    async with app.run_test(size=(120, 40)) as pilot:
-        picker = app.screen
-        await wait_for(pilot, lambda: len(picker.entries) == 4)
-        await pilot.press("down", "e")
-        edit = app.screen
-        await pilot.press(*f'data.name="mnist" data.dir="{tmp_path / "nope"}"')
+        await pilot.press(*["backspace"] * 11)
+        missing = f'data.name="mnist" data.dir="{tmp_path / "nope"}"'  # checked before a child
+        await pilot.press(*missing)
         check = " ".join(_text(edit.query_one("#check")).split())
         assert "✗ data.dir" in check and "does not exist" in check, check
         await pilot.press("enter")
         assert app.screen is edit and not started  # refused in place, nothing launched
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+        await pilot.press(*["backspace"] * len(missing), *"optim.lr=0.01 train.max_steps=20")
+        assert "✓ 2 runs, 20 steps each" in _text(edit.query_one("#check"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: started)
+    assert started == [("alpha-mlp", ["wide", "narrow"], ["optim.lr=0.01", "train.max_steps=20"])]
 
 
 @pytest.fixture
