@@ -16,6 +16,9 @@
 4. Memory: the app attached to a replay of --replay-steps steps (a loss value every step,
    50 layers of statistics every 100), RSS at the first frame and once every step has
    been read. Baseline: the same curves and statistics kept as plain Python lists.
+5. Opening that finished run: seconds until its whole history (curves and heatmap) is in
+   a snapshot, in-process. Baseline: reading every row (``bulk_open=False``); ours: the
+   bulk open from the store's roll-ups and SQL sums, then the tail of recent samples.
 
 Budgets (DESIGN.md §8): first frame < 1.5 s; key < 100 ms while training; lag < 1 s at
 2,000 steps/s; memory bounded whatever the run length.
@@ -297,6 +300,7 @@ def replay(root: str, steps: int, layers: int) -> dict:
         res["idle_keys"] = key_latencies(term, 2)
     finally:
         term.close()
+    res["open_rows_s"], res["open_bulk_s"] = open_times(run_dir)
     code = (
         "import psutil, sys; from tui_trainer.store import RunReader\n"
         f"r = RunReader({str(run_dir)!r}); a = psutil.Process().memory_info().rss\n"
@@ -307,6 +311,23 @@ def replay(root: str, steps: int, layers: int) -> dict:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     res["naive_rss"], res["naive_start"] = map(float, out.stdout.split())
     return res
+
+
+def open_times(run_dir: Path) -> tuple[float, float]:
+    """Seconds to a snapshot holding a finished run's whole history: every row, then bulk."""
+    from tui_trainer.tui.follow import RunFollower
+
+    out = []
+    for bulk in (False, True):
+        t0 = time.perf_counter()
+        follower = RunFollower(run_dir, bulk_open=bulk)
+        while follower.poll():
+            pass
+        snap = follower.snapshot()
+        out.append(time.perf_counter() - t0)
+        assert snap.heat is not None and snap.curves["train/loss"].end == snap.step
+        follower.reader.close()
+    return out[0], out[1]
 
 
 def ms(values: list[float]) -> str:
@@ -349,6 +370,9 @@ def main() -> None:
           f"{ms(rep['idle_keys']):>16}{ms(live['keys']):>16}  < 100")
     print(f"{f'replay {args.replay_steps:,} steps: time to read all, s':<{w}}{'':>16}"
           f"{rep['catch_up_s']:>16.1f}")
+    print(f"{'open the finished replay: whole history, s (baseline: every row)':<{w}}"
+          f"{rep['open_rows_s']:>16.2f}{rep['open_bulk_s']:>16.2f}  < 1"
+          f"  ({rep['open_rows_s'] / rep['open_bulk_s']:.0f}x)")
     print(f"{'replay: RSS, MiB, first frame -> all read (baseline: lists)':<{w}}"
           f"{rep['naive_start']:.0f} -> {rep['naive_rss']:.0f}".rjust(w + 16)
           + f"{rep['rss_first']:.0f} -> {rep['rss_after']:.0f}".rjust(16) + "  flat")

@@ -109,3 +109,85 @@ def test_second_chart_title_before_any_rows_comes_from_the_recorded_task(tmp_pat
     follower.reader.close()
     assert not snap.curves
     assert metric_lines([snap])[0] == title
+
+
+def _merged(starts, sums, counts, width):
+    """Buckets (starts, per-bucket sums and counts) merged to ``width`` steps."""
+    out: dict[int, list] = {}
+    for start, sm, n in zip(starts, sums, counts, strict=True):
+        b = out.setdefault(start - start % width, [[0.0] * len(sm), [0.0] * len(sm)])
+        for i in range(len(sm)):
+            b[0][i] += sm[i]
+            b[1][i] += n[i]
+    return out
+
+
+@pytest.mark.parametrize("quick_rows", [50_000, 500])  # 500: a sampled first heatmap
+def test_a_long_run_opens_in_bulk_with_the_same_history_as_reading_every_row(
+    tmp_path, monkeypatch, quick_rows
+):
+    """Bulk open (roll-ups, SQL sums) holds what reading every row holds: the same minima
+    and maxima per bucket (a spike survives), the same sums and counts, heatmap included,
+    and the same last values and sparklines."""
+    import math
+
+    from tui_trainer.tui import follow as follow_mod
+
+    store = RunStore.create(tmp_path, "long", "v", json.dumps({}), "")
+    store.set_layers([(name, kind, act, params) for name, kind, act, params in LAYERS])
+    n_layers = len(LAYERS)
+    for step in range(1, 6001):
+        loss = 3.0 / (1 + step / 500) + (step % 7) * 0.01 + (50.0 if step == 4321 else 0.0)
+        store.scalars(step, {"train/loss": loss, "train/acc": step / 6000})
+        if step == 777:
+            store.scalars(step, {"train/loss": float("nan")})
+        if step % 10 == 0:
+            store.layer_stats(step, [stat_row(step, i, n_layers) for i in range(n_layers)])
+    store.set_status("finished", 6000)
+    store.close()
+    monkeypatch.setattr(follow_mod, "OPEN_BULK_ROWS", 1000)
+    monkeypatch.setattr(follow_mod, "QUICK_LAYER_ROWS", quick_rows)
+    calls = []
+    bulk = RunFollower(store.run_dir)
+    real = bulk.reader.tail
+    monkeypatch.setattr(bulk.reader, "tail", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert bulk.poll() and not calls  # the first poll opens in bulk, no row-by-row read
+    first = bulk.snapshot()
+    assert first.heat is not None and first.heat.steps[0] == 0 and first.step == 6000
+    assert (bulk._refine is not None) == (quick_rows == 500)
+    while bulk.poll():  # then the tail reads only the last samples (for the sparklines)
+        pass
+    rows = RunFollower(store.run_dir, bulk_open=False)
+    while rows.poll():
+        pass
+    a, b = bulk.snapshot(), rows.snapshot()
+    assert a.step == b.step == 6000 and a.last == b.last
+    for name in ("train/loss", "train/acc"):
+        sa, sb = bulk.curves[name], rows.curves[name]
+        width = max(sa.width, sb.width)
+        ma = _merged(sa.starts, [[x] for x in sa.sums], [[n] for n in sa.counts], width)
+        mb = _merged(sb.starts, [[x] for x in sb.sums], [[n] for n in sb.counts], width)
+        assert ma.keys() == mb.keys()
+        for k in ma:
+            assert ma[k][1] == mb[k][1] and math.isclose(ma[k][0][0], mb[k][0][0], rel_tol=1e-9)
+        for series in (sa, sb):  # minima and maxima per merged bucket
+            lows = {}
+            for start, lo, hi in zip(series.starts, series.lows, series.highs, strict=True):
+                cur = lows.setdefault(start - start % width, [lo, hi])
+                cur[0], cur[1] = min(cur[0], lo), max(cur[1], hi)
+            series.merged = lows
+        assert sa.merged == sb.merged
+        assert sa.last == sb.last
+    assert max(bulk.curves["train/loss"].highs) > 50  # the spike at step 4321
+    assert a.latest == b.latest and a.sparks == b.sparks and a.latest_step == b.latest_step
+    ha, hb = bulk.history, rows.history
+    width = max(ha.width, hb.width)
+    ma = _merged(ha.starts, ha.sums, ha.counts, width)
+    mb = _merged(hb.starts, hb.sums, hb.counts, width)
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert ma[k][1] == mb[k][1]  # counts
+        assert all(
+            math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
+            for x, y in zip(*(m[k][0] for m in (ma, mb)), strict=True)
+        )

@@ -18,7 +18,7 @@ from typing import Any
 from tui_trainer.store import LIVE_STATUSES, STAT_COLUMNS, RunReader, Tail
 from tui_trainer.text import run_label
 from tui_trainer.tui.history import HeatData, LayerHistory
-from tui_trainer.tui.series import CurveData, MinMaxSeries
+from tui_trainer.tui.series import LOG_FLOOR, CurveData, MinMaxSeries
 
 __all__ = [
     "HEAT_STATS",
@@ -33,13 +33,15 @@ HEAT_STATS = ("grad_norm", "out_grad_norm", "update_ratio", "act_std", "dead_fra
 LOG_STATS = frozenset(
     {"grad_norm", "weight_grad_norm", "bias_grad_norm", "weight_norm", "update_ratio",
      "out_grad_norm", "act_std"}
-)
+)  # fmt: skip
 SPARK_STATS = ("act_mean", "act_std", "dead_frac", "sat_frac", "grad_norm")
 CURVE_PREFIXES = ("train/", "val/", "perf/", "grad/", "sys/")
 MAX_CURVES = 32  # scalar series kept as curves; any others keep their last value only
 NOTABLE_EVENTS = ("nonfinite", "error", "status", "checkpoint")
 EXHIBIT_EVENTS = ("truth_table", "features")  # lecture records: the latest one is shown
 TAIL_LIMIT = 20_000  # rows per table per read: a long run is read in slices, memory flat
+OPEN_BULK_ROWS = 100_000  # a run with more rows opens from bulk reads (roll-ups, SQL sums)
+QUICK_LAYER_ROWS = 25_000  # layer rows summed for the first look; then all of them
 POLL_S = 0.1
 POST_S = 0.2
 META_S = 1.0
@@ -105,8 +107,12 @@ class RunSnapshot:
 class RunFollower:
     """Follows one run: ``poll`` reads what is new, ``snapshot`` copies what to show."""
 
-    def __init__(self, run_dir: Path, heat_stat: str = HEAT_STATS[0]) -> None:
+    def __init__(
+        self, run_dir: Path, heat_stat: str = HEAT_STATS[0], bulk_open: bool = True
+    ) -> None:
         self.run_dir = Path(run_dir)
+        self._opened = not bulk_open  # a long run's history comes in bulk on the first poll
+        self._refine: tuple[int, int] | None = None  # (width, cut) of a sampled heatmap
         self.reader = RunReader(self.run_dir)
         self.heat_stat = heat_stat  # set by the UI thread; read when a snapshot is made
         self.curves: dict[str, MinMaxSeries] = {}
@@ -145,16 +151,68 @@ class RunFollower:
 
     def poll(self) -> bool:
         """Read rows written since the last poll; True when there were any."""
+        if not self._opened:
+            self._opened = True
+            if self.open_in_bulk():
+                return True
+        if self._refine is not None:  # the heatmap's first look was a sample: now exact
+            self._exact_heat(*self._refine)
+            self._refine = None
+            return True
         # per-parameter gradient norms are not drawn: leave them in the store (in SQL)
         tail = self.reader.tail(TAIL_LIMIT, skip_prefixes=("grad_norm/",))
-        self.catching_up = max(
-            len(tail.scalars), len(tail.layer_stats), len(tail.events)
-        ) >= TAIL_LIMIT
+        self.catching_up = (
+            max(len(tail.scalars), len(tail.layer_stats), len(tail.events)) >= TAIL_LIMIT
+        )
         if tail:
             self.ingest(tail)
         if tail.events or time.monotonic() - self._meta_at >= META_S:
             self.refresh_meta()
         return bool(tail)
+
+    def open_in_bulk(self) -> bool:
+        """A long run's whole history at once, decimated to what a screen shows: curves
+        from the store's roll-ups, the heatmap from SQL sums per bucket, last values; the
+        tail then reads only newer rows (and the last few samples, for the sparklines).
+        False (nothing done) for a run short enough to read row by row."""
+        reader, hist = self.reader, self.history
+        ids = reader.last_ids()
+        if max(ids["scalars"], ids["layer_stats"]) < OPEN_BULK_ROWS:
+            return False
+        end = max(reader.last_step(), int(self.meta.get("step") or 0), 1)
+        for name, value in reader.last_values().items():
+            self.last[name] = value
+        for name in reader.scalar_names():
+            if name.startswith(CURVE_PREFIXES) and len(self.curves) < MAX_CURVES:
+                series = self.curves[name] = MinMaxSeries()
+                width = _width(end, series.capacity)
+                series.seed(width, *reader.scalar_buckets(name, width, ids["scalars"]))
+                series.last = self.last.get(name)
+        nlayers = len(self.layers) or 1
+        cut = max(0, ids["layer_stats"] - hist.spark_len * nlayers)  # the rest: add_rows
+        width, k = _width(end, hist.capacity), max(1, cut // QUICK_LAYER_ROWS)
+        self._seed_heat(hist, width, cut, (nlayers, k))
+        self._refine = (width, cut) if k > 1 else None
+        reader.cursor["scalars"], reader.cursor["layer_stats"] = ids["scalars"], cut
+        self.step = max(self.step, end)
+        self.version += 1
+        return True
+
+    def _seed_heat(self, hist: LayerHistory, width: int, cut: int, every: tuple[int, int]) -> None:
+        cols = [STAT_COLUMNS[c] for c in hist.col]
+        rows = self.reader.layer_stat_buckets(cols, list(hist.log), width, cut, LOG_FLOOR, every)
+        hist.seed(width, max((r[1] for r in rows), default=-1) + 1, rows)
+
+    def _exact_heat(self, width: int, cut: int) -> None:
+        """Replace the sampled heatmap by one summed over every row (rows after ``cut``
+        that the tail has read are added again, in order)."""
+        fresh = LayerHistory(HEAT_STATS, STAT_COLUMNS, LOG_STATS)
+        self._seed_heat(fresh, width, cut, (1, 1))
+        upto = self.reader.cursor["layer_stats"]
+        rows = self.reader.rows_after("layer_stats", cut, max(0, upto - cut))
+        fresh.add_rows([r[1:] for r in rows if r[0] <= upto])
+        self.history = fresh
+        self.version += 1
 
     def ingest(self, tail: Tail) -> None:
         curves, last = self.curves, self.last
@@ -290,3 +348,12 @@ class RunFollower:
         if heat_stat is not None:
             self.heat_stat = heat_stat
         self.requested = True
+
+
+def _width(end_step: int, capacity: int) -> int:
+    """The bucket width (a power of two) that puts steps 0..end_step in at most half of
+    ``capacity`` buckets, leaving room to grow before the first compaction."""
+    width = 1
+    while end_step // width >= max(1, capacity // 2):
+        width *= 2
+    return width

@@ -117,6 +117,25 @@ class LayerHistory:
                 self._compact()
                 cur_start = None
 
+    def seed(self, width: int, layers: int, rows: Iterable[Sequence[Any]]) -> None:
+        """Start from per-bucket sums read in bulk (``RunReader.layer_stat_buckets`` over
+        this history's statistics, transformed as it transforms them): rows (start, layer,
+        sum_0, count_0, sum_1, count_1, ...); ``add_rows`` then goes on from there."""
+        self.width = max(1, width)
+        if layers > self.layers:
+            self._grow(layers)
+        n, k = self.layers, len(self.stats)
+        for row in rows:
+            b = self._bucket(int(row[0]))
+            layer, sums, counts = int(row[1]), self.sums[b], self.counts[b]
+            for s in range(k):
+                total, count = row[2 + 2 * s], row[3 + 2 * s]
+                if count:
+                    sums[s * n + layer] += total
+                    counts[s * n + layer] += count
+        if len(self.starts) > self.capacity:
+            self._compact()
+
     def _bucket(self, start: int) -> int:
         starts = self.starts
         if starts and start == starts[-1]:
@@ -174,8 +193,7 @@ class LayerHistory:
     def spark(self, column: int) -> tuple[tuple[float | None, ...], ...]:
         """Recent raw values of one statistic (index into ``columns``) per layer."""
         return tuple(
-            tuple(row[column] for row in self.sparks.get(layer, ()))
-            for layer in range(self.layers)
+            tuple(row[column] for row in self.sparks.get(layer, ())) for layer in range(self.layers)
         )
 
     def latest_rows(self) -> tuple[tuple[float | None, ...] | None, ...]:

@@ -164,6 +164,31 @@ class MinMaxSeries:
         self.sums[i] += value
         self.counts[i] += 1
 
+    def seed(
+        self,
+        width: int,
+        buckets: Sequence[tuple[int, float, float, float, int]],
+        bad: int = 0,
+        end: int = 0,
+    ) -> None:
+        """Start from buckets read in bulk (``RunReader.scalar_buckets``): (start, min, max,
+        sum, count), sorted, starts multiples of ``width`` (a power of two), with the count
+        of non-finite values and the last step; ``add`` then goes on as if it had seen
+        every value."""
+        self._data = None
+        self.width = max(1, width)
+        self.starts = [b[0] for b in buckets]
+        self.lows = [b[1] for b in buckets]
+        self.highs = [b[2] for b in buckets]
+        self.sums = [b[3] for b in buckets]
+        self.counts = [b[4] for b in buckets]
+        self.nonfinite = bad
+        self.end = max(self.end, end)
+        if buckets:
+            self.last = buckets[-1][3] / buckets[-1][4]
+        if len(self.starts) > self.capacity:
+            self._compact()
+
     def _append(self, start: int, value: float) -> None:
         self.starts.append(start)
         self.lows.append(value)
