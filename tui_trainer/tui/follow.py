@@ -155,10 +155,6 @@ class RunFollower:
             self._opened = True
             if self.open_in_bulk():
                 return True
-        if self._refine is not None:  # the heatmap's first look was a sample: now exact
-            self._exact_heat(*self._refine)
-            self._refine = None
-            return True
         # per-parameter gradient norms are not drawn: leave them in the store (in SQL)
         tail = self.reader.tail(TAIL_LIMIT, skip_prefixes=("grad_norm/",))
         self.catching_up = (
@@ -168,6 +164,10 @@ class RunFollower:
             self.ingest(tail)
         if tail.events or time.monotonic() - self._meta_at >= META_S:
             self.refresh_meta()
+        if not tail and self._refine is not None:  # caught up, the heatmap a sample: exact
+            self._exact_heat(*self._refine)
+            self._refine = None
+            return True
         return bool(tail)
 
     def open_in_bulk(self) -> bool:
