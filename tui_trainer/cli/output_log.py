@@ -11,7 +11,6 @@ bar redrawn in place leaves its final form only. Standard library only.
 from __future__ import annotations
 
 import io
-import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,19 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from tui_trainer.text import clean_line
+
 __all__ = ["OutputLog", "Tee", "clean_line", "tee_output"]
 
 LOG_NAME = "output.log"
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-
-
-def clean_line(line: str) -> str:
-    """One line as a log keeps it: no escape sequences, the last state after a ``\\r``."""
-    line = _ANSI.sub("", line)
-    if "\r" in line:
-        parts = [p for p in line.split("\r") if p]
-        line = parts[-1] if parts else ""
-    return line
 
 
 class OutputLog:

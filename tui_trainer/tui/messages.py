@@ -18,6 +18,7 @@ from tui_trainer.sysinfo import GpuStat, ProcessStat
 from tui_trainer.tui.follow import RunSnapshot
 
 __all__ = [
+    "ConsoleLines",
     "ControlDone",
     "FindingsReady",
     "LaunchFailed",
@@ -126,3 +127,13 @@ class RunsListed(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)
+
+
+@dataclass
+class ConsoleLines(Message):
+    """Lines appended to a run's output.log (``reset``: it was rewritten; forget the old)."""
+
+    run_dir: Path
+    lines: list[str]
+    reset: bool = False
+    missing: bool = False  # there is no output.log (yet)

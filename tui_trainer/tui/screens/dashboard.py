@@ -29,6 +29,7 @@ from tui_trainer.tui.messages import FindingsReady, RunSnapshotReady, SystemStat
 from tui_trainer.tui.overlay import LOSS_LINES, metric_lines, overlay, run_labels
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.widgets.activation_table import ActivationTable
+from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
 from tui_trainer.tui.widgets.findings_panel import FindingsPanel
@@ -51,6 +52,7 @@ STAT_TITLE = {
     "dead_frac": "dead fraction (exact zeros)",
     "sat_frac": "saturated fraction",
 }
+PANES = {"console": ConsolePane}  # zoom name -> pane (show(snap), stop(), focus_view())
 FINAL_NOTES = {
     "finished": ("finished", "information"),
     "stopped": ("stopped", "warning"),
@@ -78,7 +80,8 @@ class DashboardScreen(Screen[None]):
         Binding("3", "zoom('activations')", "activations", show=False),
         Binding("4", "zoom('findings')", "findings", show=False),
         Binding("5", "zoom('exhibit')", "exhibit", show=False),
-        Binding("0", "zoom('')", "overview", show=False),
+        Binding("0", "zoom('')", "all panels", show=False),
+        Binding("o", "zoom('console')", "console"),
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
@@ -119,6 +122,8 @@ class DashboardScreen(Screen[None]):
                 yield ExhibitPanel()
             with VerticalScroll(id="findings", classes="panel"):
                 yield FindingsPanel()
+        for name, pane in PANES.items():
+            yield pane(id=name, classes="panel pane")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -146,6 +151,12 @@ class DashboardScreen(Screen[None]):
         self.set_class(bool(new), "-zoom")
         if new:
             self.add_class(f"-zoom-{new}")
+        if old in PANES:
+            self.query_one(f"#{old}", PANES[old]).stop()
+        if new in PANES:
+            self.query_one(f"#{new}", PANES[new]).focus_view()
+            self._dirty = True
+            self.redraw()
 
     @property
     def current_dir(self) -> Path:
@@ -244,6 +255,8 @@ class DashboardScreen(Screen[None]):
         snap = self.current
         if snap is None:
             return
+        if self.zoom in PANES:
+            self.query_one(f"#{self.zoom}", PANES[self.zoom]).show(snap)
         # the statistic the snapshot carries is part of the key: after a key press the
         # follower's answer has the same version as the snapshot drawn before it came
         carried = snap.heat.stat if snap.heat is not None else None
@@ -286,9 +299,9 @@ class DashboardScreen(Screen[None]):
 
     def _title_gradients(self) -> None:
         title = STAT_TITLE.get(self.heat_stat, self.heat_stat)
-        self.query_one("#gradients").border_title = (
-            f"[b]{title}[/] [dim]({self.heat_stat}; g: next)[/]"
-        )
+        self.query_one(
+            "#gradients"
+        ).border_title = f"[b]{title}[/] [dim]({self.heat_stat}; g: next)[/]"
 
     # -- actions --------------------------------------------------------------------
     def _live(self) -> RunSnapshot | None:

@@ -1,0 +1,79 @@
+"""The dashboard's panes: console (o), overview (v), system (y) and a layer's view (enter)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.geometry import Region
+
+from tui_trainer.store import list_runs
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.widgets.console_pane import ConsolePane
+from tui_trainer.tui.widgets.console_view import ConsoleView
+
+from .conftest import dashboard_ready, wait_for
+
+
+def _text(widget) -> str:
+    width, height = widget.size
+    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    """A run trained by ``tui-trainer run`` in a subprocess (its output.log is the tee's)."""
+    runs = tmp_path_factory.mktemp("real") / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", "run", "xor-mlp", "--set", "train.max_steps=40",
+         "--runs-dir", str(runs)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (info,) = list_runs(runs)
+    return runs / info.run_id
+
+
+async def test_console_shows_the_log_of_a_real_run(real_run, fake_diagnose):
+    log_lines = (real_run / "output.log").read_text().splitlines()
+    assert any("finished after 40 steps" in line for line in log_lines)
+    app = TrainerApp(runs_dir=str(real_run.parent), attach=real_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("o")
+        pane = app.screen.query_one(ConsolePane)
+        view = pane.query_one(ConsoleView)
+        await wait_for(pilot, lambda: view.lines == log_lines)
+        assert pane.display and not app.screen.query_one("#curves").display
+        assert "finished after 40 steps" in _text(view)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.zoom == "")
+
+
+async def test_console_follows_appended_lines_and_finds_text(recorded_run, fake_diagnose):
+    log = recorded_run / "output.log"
+    log.write_text("".join(f"line {i}\n" for i in range(200)))
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("o")
+        view = app.screen.query_one(ConsoleView)
+        await wait_for(pilot, lambda: len(view.lines) == 200)
+        with log.open("a") as f:
+            f.write("Traceback (most recent call last):\nValueError: boom\n")
+        await wait_for(pilot, lambda: view.lines[-1] == "ValueError: boom")
+        await pilot.pause(0.1)
+        assert "ValueError: boom" in _text(view)  # it follows the end
+        await pilot.press("slash", *"line 1", "enter")
+        # line 1, 10-19, 100-199: 111 matching lines; the first from the view's top
+        assert len(view.matches) == 111
+        first = view.current_line
+        await pilot.press("n")
+        assert view.current_line == view.matches[(view.matches.index(first) + 1) % 111]
+        await pilot.press("N", "N")
+        assert view.current_line == view.matches[(view.matches.index(first) - 1) % 111]
+        assert f"line {view.current_line}" in _text(view)
+        head = _text(app.screen.query_one("#console-head"))
+        assert "find 'line 1'" in head
