@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from textual.geometry import Region
+from textual.widgets import Static
 
 from tui_trainer.store import list_runs
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.console_view import ConsoleView
+from tui_trainer.tui.widgets.overview_pane import OverviewPane
 
 from .conftest import dashboard_ready, wait_for
 
@@ -20,6 +23,16 @@ from .conftest import dashboard_ready, wait_for
 def _text(widget) -> str:
     width, height = widget.size
     return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+
+
+def _pane_text(pane) -> str:
+    """All of a scrolling pane's text, also what is below its bottom edge."""
+    from rich.console import Console
+
+    console = Console(width=pane.size.width - 2, record=True, file=open(os.devnull, "w"))
+    for static in pane.query(Static):
+        console.print(static.content)
+    return console.export_text()
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +90,22 @@ async def test_console_follows_appended_lines_and_finds_text(recorded_run, fake_
         assert f"line {view.current_line}" in _text(view)
         head = _text(app.screen.query_one("#console-head"))
         assert "find 'line 1'" in head
+
+
+async def test_overview_shows_config_provenance_and_commands(real_run, fake_diagnose):
+    app = TrainerApp(runs_dir=str(real_run.parent), attach=real_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("v")
+        pane = app.screen.query_one(OverviewPane)
+        await wait_for(pilot, lambda: pane.overview is not None)
+        await pilot.pause(0.1)
+        text = _pane_text(pane)
+        meta = pane.overview.meta
+        assert meta["versions"]["torch"] and meta["versions"]["python"]  # provenance recorded
+        assert f"torch {meta['versions']['torch']}" in text
+        assert "max_steps = 40" in text  # the resolved config.toml
+        assert "xor-mlp/hidden-4" in text and "A multi-layer perceptron learns XOR" in text
+        assert "tui-trainer run xor-mlp --variant hidden-4 --set train.max_steps=40" in text
+        assert "last.pt" in text  # the checkpoint the finished run saved
+        assert "running" in text and "finished" in text  # the status history

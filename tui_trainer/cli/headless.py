@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ def train_config(
         store = RunStore.create(
             runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
         )
+        store.set_meta(argv=sys.argv)  # the command, for the overview's "repeat it"
     else:
         store = RunStore(resume_dir)
     resume = resume_dir is not None

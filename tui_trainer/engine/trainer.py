@@ -29,6 +29,7 @@ from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
 from tui_trainer.engine.pretrain import pretrainer_for
 from tui_trainer.engine.probes import LayerProbe
+from tui_trainer.engine.provenance import provenance
 from tui_trainer.engine.recorder import Recorder
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import (
@@ -154,7 +155,7 @@ class Trainer:
             **process_identity(),
             device=str(self.device),
             device_name=device_name(self.device),
-            torch_version=torch.__version__,
+            **provenance(),
             started=time.time(),
             total_steps=self.total_steps,
             batches_per_epoch=self.batches_per_epoch,

@@ -46,6 +46,7 @@ from torch import nn
 
 from tui_trainer.engine.layers import count_parameters
 from tui_trainer.engine.probes import LayerProbe
+from tui_trainer.engine.provenance import provenance
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import device_name
 from tui_trainer.engine.sampling import ProbeSchedule
@@ -108,7 +109,7 @@ class Monitor:
             argv=sys.argv,
             device=str(self.device),
             device_name=device_name(self.device),
-            torch_version=torch.__version__,
+            **provenance(),
             started=time.time(),
             total_steps=int(total_steps or 0),
             params=count_parameters(self.model),

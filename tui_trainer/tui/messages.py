@@ -22,6 +22,7 @@ __all__ = [
     "ControlDone",
     "FindingsReady",
     "LaunchFailed",
+    "OverviewReady",
     "RunProcessEnded",
     "RunSnapshotReady",
     "RunsLaunched",
@@ -137,3 +138,15 @@ class ConsoleLines(Message):
     lines: list[str]
     reset: bool = False
     missing: bool = False  # there is no output.log (yet)
+
+
+@dataclass
+class OverviewReady(Message):
+    """A run's overview was read (``error``: it could not be; one line)."""
+
+    run_dir: Path
+    overview: Any
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OverviewReady) and message.run_dir == self.run_dir

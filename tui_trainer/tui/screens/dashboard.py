@@ -35,6 +35,7 @@ from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
 from tui_trainer.tui.widgets.findings_panel import FindingsPanel
 from tui_trainer.tui.widgets.heatmap import GradientHeatmap
 from tui_trainer.tui.widgets.layer_bars import LayerBars
+from tui_trainer.tui.widgets.overview_pane import OverviewPane
 from tui_trainer.tui.widgets.run_tabs import RunTabs
 from tui_trainer.tui.widgets.status_line import StatusLine, status_text
 
@@ -52,7 +53,10 @@ STAT_TITLE = {
     "dead_frac": "dead fraction (exact zeros)",
     "sat_frac": "saturated fraction",
 }
-PANES = {"console": ConsolePane}  # zoom name -> pane (show(snap), stop(), focus_view())
+PANES = {
+    "console": ConsolePane,
+    "overview": OverviewPane,
+}  # zoom name -> pane (show(snap), stop(), focus_view())
 FINAL_NOTES = {
     "finished": ("finished", "information"),
     "stopped": ("stopped", "warning"),
@@ -82,6 +86,7 @@ class DashboardScreen(Screen[None]):
         Binding("5", "zoom('exhibit')", "exhibit", show=False),
         Binding("0", "zoom('')", "all panels", show=False),
         Binding("o", "zoom('console')", "console"),
+        Binding("v", "zoom('overview')", "overview"),
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
