@@ -11,11 +11,12 @@ import pytest
 from textual.geometry import Region
 from textual.widgets import Static
 
-from tui_trainer.store import list_runs
+from tui_trainer.store import RunReader, list_runs
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.console_view import ConsoleView
 from tui_trainer.tui.widgets.overview_pane import OverviewPane
+from tui_trainer.tui.widgets.system_pane import SystemPane, system_groups
 
 from .conftest import dashboard_ready, wait_for
 
@@ -109,3 +110,33 @@ async def test_overview_shows_config_provenance_and_commands(real_run, fake_diag
         assert "tui-trainer run xor-mlp --variant hidden-4 --set train.max_steps=40" in text
         assert "last.pt" in text  # the checkpoint the finished run saved
         assert "running" in text and "finished" in text  # the status history
+
+
+async def test_system_pane_draws_the_sys_scalars_a_real_run_recorded(real_run, fake_diagnose):
+    with RunReader(real_run) as reader:
+        rss = reader.series("sys/rss_mb")
+        assert rss and all(v > 0 for _, v in rss)  # the training process recorded them
+        assert reader.series("sys/cpu_percent")
+    app = TrainerApp(runs_dir=str(real_run.parent), attach=real_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("y")
+        pane = app.screen.query_one(SystemPane)
+        await wait_for(pilot, lambda: len(pane.charts) == 2)
+        titles = [c.title for c in pane.charts]
+        assert titles == ["CPU % of one core (training process)",
+                          "resident memory MB (training process)"]  # fmt: skip
+        (series,) = pane.charts[1].series
+        assert series.data.last == rss[-1][1]
+        assert "rss_mb" in _text(pane.query_one("#system-head"))
+
+
+def test_system_groups_put_each_kind_of_figure_in_one_chart():
+    names = ["sys/gpu1/util_pct", "sys/gpu0/util_pct", "sys/cuda_mem_peak_mb",
+             "sys/cuda_mem_alloc_mb", "sys/rss_mb", "sys/disk_mb", "train/loss"]  # fmt: skip
+    assert system_groups(names) == [
+        ("resident memory MB (training process)", ["sys/rss_mb"]),
+        ("GPU utilisation %", ["sys/gpu0/util_pct", "sys/gpu1/util_pct"]),
+        ("CUDA memory MB (torch's allocator)", ["sys/cuda_mem_alloc_mb", "sys/cuda_mem_peak_mb"]),
+        ("sys/disk_mb", ["sys/disk_mb"]),
+    ]

@@ -50,6 +50,7 @@ from tui_trainer.engine.provenance import provenance
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import device_name
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.engine.system_scalars import SystemScalars
 from tui_trainer.monitor import exits
 from tui_trainer.monitor.discover import Discovery, match_layers, unwrap
 from tui_trainer.monitor.optim_hooks import OptimizerWatch
@@ -117,6 +118,7 @@ class Monitor:
         )
         store.set_status("running", 0)
         self._writer = BackgroundWriter(store)
+        self._system = SystemScalars(self.device)
         self.sampler = ProbeSchedule(every, budget)
         self._auto = self.sampler.auto
         self._discovery: Discovery | None = Discovery(self.model)
@@ -341,6 +343,7 @@ class Monitor:
         rate = (step - s0) / max(now - t0, 1e-9)
         self._log_mark = (step, now)
         values["perf/steps_per_s"] = rate
+        values.update(self._system.values())  # sys/*, CPU and memory at most every 2 s
         w = self._writer
         w.step = step
         w.scalars(step, values)

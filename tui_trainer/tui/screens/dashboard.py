@@ -38,6 +38,7 @@ from tui_trainer.tui.widgets.layer_bars import LayerBars
 from tui_trainer.tui.widgets.overview_pane import OverviewPane
 from tui_trainer.tui.widgets.run_tabs import RunTabs
 from tui_trainer.tui.widgets.status_line import StatusLine, status_text
+from tui_trainer.tui.widgets.system_pane import SystemPane
 
 __all__ = ["DashboardScreen"]
 
@@ -56,6 +57,7 @@ STAT_TITLE = {
 PANES = {
     "console": ConsolePane,
     "overview": OverviewPane,
+    "system": SystemPane,
 }  # zoom name -> pane (show(snap), stop(), focus_view())
 FINAL_NOTES = {
     "finished": ("finished", "information"),
@@ -87,6 +89,7 @@ class DashboardScreen(Screen[None]):
         Binding("0", "zoom('')", "all panels", show=False),
         Binding("o", "zoom('console')", "console"),
         Binding("v", "zoom('overview')", "overview"),
+        Binding("y", "zoom('system')", "system"),
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
