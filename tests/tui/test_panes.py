@@ -11,14 +11,18 @@ import pytest
 from textual.geometry import Region
 from textual.widgets import Static
 
-from tui_trainer.store import RunReader, list_runs
+from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore, list_runs
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.console_view import ConsoleView
+from tui_trainer.tui.widgets.curve_chart import CurveChart
+from tui_trainer.tui.widgets.heatmap import GradientHeatmap
+from tui_trainer.tui.widgets.layer_pane import LayerPane
 from tui_trainer.tui.widgets.overview_pane import OverviewPane
+from tui_trainer.tui.widgets.run_tabs import RunTabs
 from tui_trainer.tui.widgets.system_pane import SystemPane, system_groups
 
-from .conftest import dashboard_ready, wait_for
+from .conftest import LAYERS, dashboard_ready, stat_row, wait_for, write_run
 
 
 def _text(widget) -> str:
@@ -140,3 +144,74 @@ def test_system_groups_put_each_kind_of_figure_in_one_chart():
         ("CUDA memory MB (torch's allocator)", ["sys/cuda_mem_alloc_mb", "sys/cuda_mem_peak_mb"]),
         ("sys/disk_mb", ["sys/disk_mb"]),
     ]
+
+
+def _add_histograms(run_dir: Path) -> None:
+    """Histogram events as the probe records them (histogram_every), at steps 100..300."""
+    store = RunStore(run_dir)
+    for step in (100, 200, 300):
+        layers = [
+            {"layer": name, "grad": [0, step // 100, 5, 1], "act": [1, 2, 3, step // 100],
+             "act_range": [0.0, step / 300]}
+            for name, *_ in LAYERS
+        ]  # fmt: skip
+        store.event(
+            step, "histogram", {"bins": 4, "grad_log10_range": [-10.0, 2.0], "layers": layers}
+        )
+    store.close()
+
+
+async def test_layer_view_shows_what_the_store_holds(recorded_run, fake_diagnose):
+    _add_histograms(recorded_run)
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("j", "j", "enter")
+        screen = app.screen
+        pane = screen.query_one(LayerPane)
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 2)
+        assert screen.zoom == "layer" and pane.display
+        steps = list(range(10, 301, 10))
+        for stat in ("grad_norm", "out_grad_norm", "update_ratio", "act_std", "sat_frac"):
+            (series,) = pane.query_one(f"#layer-{stat}", CurveChart).series
+            want = [stat_row(s, 2, len(LAYERS))[STAT_COLUMNS.index(stat)] for s in steps]
+            assert list(series.data.steps) == steps
+            assert list(series.data.means) == pytest.approx(want, rel=1e-12)
+            assert series.data.last == want[-1]
+        assert pane.query_one("#layer-dead_frac", CurveChart).series == ()  # NULL: not drawn
+        strips = pane.data.strips
+        assert [s.steps for s in strips] == [(100, 200, 300)] * 2
+        assert strips[0].counts[2] == (0.0, 3.0, 5.0, 1.0) and strips[0].log
+        assert (strips[1].lo, strips[1].hi) == (0.0, 1.0)  # re-binned onto all samples' range
+        assert sum(strips[1].counts[0]) == 1 + 2 + 3 + 1
+        head = _text(pane.query_one("#layer-head"))
+        assert "2 blocks.2" in head and "1,056 params" in head and "step 300" in head
+        await pilot.press("k")  # another layer from inside the view
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 1)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.zoom == "")
+
+
+async def test_clicks_on_a_heatmap_row_and_a_run_tab(tmp_path, fake_diagnose):
+    runs = tmp_path / "runs"
+    dirs = [
+        write_run(runs, variant="sigmoid", run_id="a"),
+        write_run(runs, variant="relu", run_id="b"),
+    ]
+    app = TrainerApp(runs_dir=str(runs))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_dashboard(dirs)
+        await dashboard_ready(pilot, runs=2)
+        screen = app.screen
+        tabs = screen.query_one(RunTabs)
+        start, _ = tabs.spans[1]
+        await pilot.click(RunTabs, offset=(start + 2, 0))  # the second run's tab
+        await wait_for(pilot, lambda: screen.selected == 1)
+        heat = screen.query_one(GradientHeatmap)
+        groups = heat._groups
+        row = next(i for i, g in enumerate(groups) if g[0] == 4 and g[2])
+        await pilot.click(GradientHeatmap, offset=(3, row + 1))  # +1: the step axis line
+        await wait_for(pilot, lambda: screen.zoom == "layer" and screen.selected_layer == 4)
+        pane = screen.query_one(LayerPane)
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 4)
+        assert pane.shown == (dirs[1], 4)

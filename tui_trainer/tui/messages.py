@@ -22,6 +22,8 @@ __all__ = [
     "ControlDone",
     "FindingsReady",
     "LaunchFailed",
+    "LayerChosen",
+    "LayerReady",
     "OverviewReady",
     "RunProcessEnded",
     "RunSnapshotReady",
@@ -29,6 +31,7 @@ __all__ = [
     "RunsListed",
     "StartRequested",
     "SystemStatsReady",
+    "TabClicked",
 ]
 
 
@@ -150,3 +153,31 @@ class OverviewReady(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, OverviewReady) and message.run_dir == self.run_dir
+
+
+@dataclass
+class LayerReady(Message):
+    """One layer's statistics and histograms were read for its view (or ``error``)."""
+
+    run_dir: Path
+    layer: int
+    data: Any
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LayerReady) and message.run_dir == self.run_dir
+
+
+@dataclass
+class LayerChosen(Message):
+    """A layer was clicked (heatmap row, activation table row): select it, ``open`` its view."""
+
+    layer: int
+    open: bool = True
+
+
+@dataclass
+class TabClicked(Message):
+    """A run's tab was clicked."""
+
+    index: int

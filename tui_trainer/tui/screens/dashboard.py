@@ -28,17 +28,15 @@ from tui_trainer.tui.follow import HEAT_STATS, RunFollower, RunSnapshot
 from tui_trainer.tui.messages import FindingsReady, RunSnapshotReady, SystemStatsReady
 from tui_trainer.tui.overlay import LOSS_LINES, metric_lines, overlay, run_labels
 from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.screens.panes import PANE_BINDINGS, PANES, PaneKeys
 from tui_trainer.tui.widgets.activation_table import ActivationTable
-from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
 from tui_trainer.tui.widgets.findings_panel import FindingsPanel
 from tui_trainer.tui.widgets.heatmap import GradientHeatmap
 from tui_trainer.tui.widgets.layer_bars import LayerBars
-from tui_trainer.tui.widgets.overview_pane import OverviewPane
 from tui_trainer.tui.widgets.run_tabs import RunTabs
 from tui_trainer.tui.widgets.status_line import StatusLine, status_text
-from tui_trainer.tui.widgets.system_pane import SystemPane
 
 __all__ = ["DashboardScreen"]
 
@@ -54,11 +52,6 @@ STAT_TITLE = {
     "dead_frac": "dead fraction (exact zeros)",
     "sat_frac": "saturated fraction",
 }
-PANES = {
-    "console": ConsolePane,
-    "overview": OverviewPane,
-    "system": SystemPane,
-}  # zoom name -> pane (show(snap), stop(), focus_view())
 FINAL_NOTES = {
     "finished": ("finished", "information"),
     "stopped": ("stopped", "warning"),
@@ -68,7 +61,7 @@ FINAL_NOTES = {
 }
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(PaneKeys, Screen[None]):
     """Curves, gradient heatmap, layer bars, activations, findings and status of runs."""
 
     BINDINGS = [
@@ -87,9 +80,7 @@ class DashboardScreen(Screen[None]):
         Binding("4", "zoom('findings')", "findings", show=False),
         Binding("5", "zoom('exhibit')", "exhibit", show=False),
         Binding("0", "zoom('')", "all panels", show=False),
-        Binding("o", "zoom('console')", "console"),
-        Binding("v", "zoom('overview')", "overview"),
-        Binding("y", "zoom('system')", "system"),
+        *PANE_BINDINGS,
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
@@ -99,6 +90,7 @@ class DashboardScreen(Screen[None]):
     log_scale: reactive[bool] = reactive(False)
     smoothing: reactive[float] = reactive(0.0)
     heat_stat: reactive[str] = reactive(HEAT_STATS[0])
+    selected_layer: reactive[int] = reactive(0)
 
     def __init__(self, run_dirs: list[Path]) -> None:
         super().__init__()
@@ -159,12 +151,7 @@ class DashboardScreen(Screen[None]):
         self.set_class(bool(new), "-zoom")
         if new:
             self.add_class(f"-zoom-{new}")
-        if old in PANES:
-            self.query_one(f"#{old}", PANES[old]).stop()
-        if new in PANES:
-            self.query_one(f"#{new}", PANES[new]).focus_view()
-            self._dirty = True
-            self.redraw()
+        self.pane_changed(old, new)
 
     @property
     def current_dir(self) -> Path:
@@ -263,8 +250,7 @@ class DashboardScreen(Screen[None]):
         snap = self.current
         if snap is None:
             return
-        if self.zoom in PANES:
-            self.query_one(f"#{self.zoom}", PANES[self.zoom]).show(snap)
+        self.show_pane(snap)
         # the statistic the snapshot carries is part of the key: after a key press the
         # follower's answer has the same version as the snapshot drawn before it came
         carried = snap.heat.stat if snap.heat is not None else None
@@ -300,6 +286,8 @@ class DashboardScreen(Screen[None]):
             empty = "no layer statistics yet (the first probe sample comes soon)"
         else:
             empty = "no layer statistics were recorded (probe.every = 0, or nothing was trained)"
+        self.query_one(GradientHeatmap).selected = self.selected_layer
+        self.query_one(ActivationTable).selected = self.selected_layer
         self.query_one(GradientHeatmap).set_data(heat, names, empty)
         col = STAT_COLUMNS.index(self.heat_stat)
         latest = [row[col] if row is not None else None for row in snap.latest]
