@@ -106,7 +106,8 @@ class ConsolePane(Vertical):
             why = "a copy of a remote run has no log here" if self.remote else "nothing printed yet"
             text.append(f"  (none: {why})", "dim")
         else:
-            text.append(f"  {len(view.lines)} lines", "dim")
+            n = len(view.lines)
+            text.append(f"  {n} line{'' if n == 1 else 's'}", "dim")
             following = view.scroll_y >= view.max_scroll_y
             text.append("  following the end" if following else "  end: follow", "dim")
         if view.query_text:
