@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore, list_runs
 from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.screens.help import HelpScreen
 from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.console_view import ConsoleView
 from tui_trainer.tui.widgets.curve_chart import CurveChart
@@ -215,3 +216,24 @@ async def test_clicks_on_a_heatmap_row_and_a_run_tab(tmp_path, fake_diagnose):
         pane = screen.query_one(LayerPane)
         await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 4)
         assert pane.shown == (dirs[1], 4)
+
+
+async def test_every_pane_is_reachable_at_80x24_and_listed_in_help(recorded_run, fake_diagnose):
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard_ready(pilot)
+        screen = app.screen
+        for key, pane in (("o", "console"), ("v", "overview"), ("y", "system"), ("enter", "layer")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda pane=pane: screen.zoom == pane)
+            widget = screen.query_one(f"#{pane}")
+            assert widget.display and widget.region.height >= 15 and widget.region.width == 80
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: screen.zoom == "")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        table = app.screen.query(Static)[1].content
+        keys = {str(row) for row in table.columns[0]._cells}
+        descriptions = {str(row) for row in table.columns[1]._cells}
+        assert {"o", "v", "y", "j", "k", "enter", "/", "n", "N"} <= keys
+        assert {"console", "overview", "system", "layer view", "find in log"} <= descriptions

@@ -141,6 +141,7 @@ class ConsoleLines(Message):
     lines: list[str]
     reset: bool = False
     missing: bool = False  # there is no output.log (yet)
+    generation: int = 0  # which start of following the lines come from
 
 
 @dataclass

@@ -36,7 +36,7 @@ ABOUT = {
 
 def _key(binding: Binding) -> str:
     return binding.key_display or ", ".join(
-        {"question_mark": "?", "space": "space", "escape": "esc"}.get(k, k)
+        {"question_mark": "?", "space": "space", "escape": "esc", "slash": "/"}.get(k, k)
         for k in binding.key.split(",")
     )
 

@@ -49,6 +49,7 @@ class ConsolePane(Vertical):
         self.run_dir: Path | None = None
         self.missing = False
         self.remote = False
+        self.generation = 0  # bumped at each start: lines of an older worker are dropped
 
     def compose(self) -> ComposeResult:
         yield Static(id="console-head")
@@ -65,7 +66,8 @@ class ConsolePane(Vertical):
             return
         self.run_dir, self.missing, self.remote = snap.run_dir, False, bool(snap.remote)
         self.view.clear()
-        self.tail(snap.run_dir)
+        self.generation += 1
+        self.tail(snap.run_dir, self.generation)
         self._head()
 
     def stop(self) -> None:
@@ -74,7 +76,7 @@ class ConsolePane(Vertical):
         self.run_dir = None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="console")
-    def tail(self, run_dir: Path) -> None:
+    def tail(self, run_dir: Path, generation: int) -> None:
         worker = get_current_worker()
         log = LogTail(run_dir / "output.log")
         missing: bool | None = None
@@ -83,15 +85,15 @@ class ConsolePane(Vertical):
             gone = not (run_dir / "output.log").exists()
             if lines or reset or gone != missing:
                 missing = gone
-                self.post_message(ConsoleLines(run_dir, lines, reset, gone))
+                self.post_message(ConsoleLines(run_dir, lines, reset, gone, generation))
             if not log.more:
                 time.sleep(POLL_S)
 
     @on(ConsoleLines)
     def _lines(self, message: ConsoleLines) -> None:
         message.stop()
-        if message.run_dir != self.run_dir:
-            return  # a worker of the run shown before
+        if message.run_dir != self.run_dir or message.generation != self.generation:
+            return  # a worker started before (another run, or this one shown before)
         view = self.view
         if message.reset:
             view.clear()
