@@ -14,6 +14,7 @@ from textual.widgets import Static
 from tui_trainer.store import STAT_COLUMNS, RunReader, RunStore, list_runs
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.help import HelpScreen
+from tui_trainer.tui.widgets.activation_table import ActivationTable
 from tui_trainer.tui.widgets.console_pane import ConsolePane
 from tui_trainer.tui.widgets.console_view import ConsoleView
 from tui_trainer.tui.widgets.curve_chart import CurveChart
@@ -237,3 +238,19 @@ async def test_every_pane_is_reachable_at_80x24_and_listed_in_help(recorded_run,
         descriptions = {str(row) for row in table.columns[1]._cells}
         assert {"o", "v", "y", "j", "k", "enter", "/", "n", "N"} <= keys
         assert {"console", "overview", "system", "layer view", "find in log"} <= descriptions
+
+
+async def test_a_click_on_an_activation_row_opens_that_layer(recorded_run, fake_diagnose):
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        screen = app.screen
+        await pilot.click(ActivationTable, offset=(2, 4))  # row 0 is the header: layer 3
+        await wait_for(pilot, lambda: screen.zoom == "layer" and screen.selected_layer == 3)
+        pane = screen.query_one(LayerPane)
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.name == "blocks.3")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.zoom == "")
+        table = screen.query_one(ActivationTable)
+        assert table.selected == 3  # the selection stays, lit in the table and the heatmap
+        assert screen.query_one(GradientHeatmap).selected == 3
