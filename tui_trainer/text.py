@@ -6,7 +6,11 @@ faces, so that "preset/variant" and "what went wrong" read the same everywhere.
 
 from __future__ import annotations
 
-__all__ = ["first_line", "run_label"]
+import re
+
+__all__ = ["clean_line", "first_line", "run_label"]
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
 
 def run_label(preset: str, variant: str | None = "") -> str:
@@ -24,3 +28,13 @@ def first_line(exc: BaseException, with_type: bool = False) -> str:
     if not text:
         return type(exc).__name__
     return f"{type(exc).__name__}: {text}" if with_type else text
+
+
+def clean_line(line: str) -> str:
+    """One printed line as a log shows it: no terminal escape sequences, and after a
+    carriage return only the line's last state (a progress bar redrawn in place)."""
+    line = _ANSI.sub("", line)
+    if "\r" in line:
+        parts = [p for p in line.split("\r") if p]
+        line = parts[-1] if parts else ""
+    return line

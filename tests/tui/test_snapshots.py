@@ -7,6 +7,7 @@ deliberate change, and look at the SVGs under tests/tui/__snapshots__ before com
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from tui_trainer.tui.app import TrainerApp
 
@@ -60,8 +61,14 @@ def test_runs_screen(tmp_path, snap_compare, monkeypatch):
     runs = tmp_path / "runs"
     write_run(runs, variant="sigmoid", run_id="20260101-000000-vanishing-sigmoid-a1b2")
     write_run(runs, variant="relu", run_id="20260101-000100-vanishing-relu-c3d4", status="stopped")
-    write_run(runs, preset="xor-mlp", variant="hidden-2", run_id="20260101-000200-xor-mlp-e5f6",
-              status="running", pid=os.getpid())
+    write_run(
+        runs,
+        preset="xor-mlp",
+        variant="hidden-2",
+        run_id="20260101-000200-xor-mlp-e5f6",
+        status="running",
+        pid=os.getpid(),
+    )
 
     async def listed(pilot):
         await pilot.press("r")
@@ -71,3 +78,92 @@ def test_runs_screen(tmp_path, snap_compare, monkeypatch):
 
     app = TrainerApp(runs_dir="runs")
     assert snap_compare(app, terminal_size=(120, 40), run_before=listed)
+
+
+def _dressed_run(tmp_path, monkeypatch):
+    """The recorded run with what the panes show, all fixed: output.log, config.toml, host,
+    versions, a checkpoint, sys/* scalars, histograms, and status times."""
+    import math
+    import sqlite3
+
+    from tui_trainer.store import RunStore
+
+    from .conftest import LAYERS, T0
+    from .test_panes import _add_histograms
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = write_run(tmp_path / "runs")
+    (run_dir / "output.log").write_text(
+        "step 100/300 loss 1.02\nUserWarning: the learning rate is large\n"
+        "step 200/300 loss 0.41\nTraceback (most recent call last):\n"
+        '  File "train.py", line 3, in <module>\nValueError: a recorded failure\n'
+        "step 300/300 loss 0.12\nfinished after 300 steps in 3.5s\n"
+    )
+    (run_dir / "config.toml").write_text(
+        'preset = "vanishing"\nvariant = "sigmoid"\n\n[model]\nkind = "mlp"\ndepth = 5\n'
+        'activation = "sigmoid"\n\n[train]\nmax_steps = 300\n'
+    )
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    ckpt.write_bytes(b"0" * 20_480)
+    os.utime(ckpt, (T0 + 3.0, T0 + 3.0))
+    store = RunStore(run_dir)
+    store.set_meta(host="box", versions={"python": "3.11.7", "torch": "2.5.0", "cuda": "12.4"})
+    for step in range(5, 301, 5):
+        wave = math.sin(step / 20)
+        store.scalars(step, {"sys/cpu_percent": 95 + 5 * wave, "sys/rss_mb": 300 + step / 10,
+                             "sys/gpu0/util_pct": 60 + 30 * wave, "sys/gpu0/mem_used_mb": 2048.0},
+                      wall=T0 + step * 0.01)  # fmt: skip
+    store.close()
+    _add_histograms(run_dir)
+    con = sqlite3.connect(run_dir / "run.db")
+    con.execute("UPDATE events SET wall = ? + step * 0.01 WHERE kind = 'status'", (T0,))
+    con.commit()
+    con.close()
+    assert len(LAYERS) == 6
+    return Path("runs") / run_dir.name
+
+
+def _pane(keys, ready):
+    async def run_before(pilot):
+        await dashboard_ready(pilot)
+        await pilot.press(*keys)
+        await wait_for(pilot, lambda: ready(pilot.app.screen))
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_console_pane(tmp_path, monkeypatch, fake_diagnose, snap_compare):
+    run = _dressed_run(tmp_path, monkeypatch)
+    app = TrainerApp(runs_dir="runs", attach=run)
+    ready = _pane(["o", "slash", *"loss", "enter", "n"], lambda s: len(s.query_one(
+        "ConsoleView").matches) == 3)  # fmt: skip
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
+
+
+def test_overview_pane(tmp_path, monkeypatch, fake_diagnose, snap_compare):
+    run = _dressed_run(tmp_path, monkeypatch)
+    app = TrainerApp(runs_dir="runs", attach=run)
+    ready = _pane(["v"], lambda s: s.query_one("OverviewPane").overview is not None)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
+
+
+def test_system_pane(tmp_path, monkeypatch, fake_diagnose, snap_compare):
+    run = _dressed_run(tmp_path, monkeypatch)
+    app = TrainerApp(runs_dir="runs", attach=run)
+    ready = _pane(["y"], lambda s: len(s.query_one("SystemPane").charts) == 4)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
+
+
+def test_layer_view(tmp_path, monkeypatch, fake_diagnose, snap_compare):
+    run = _dressed_run(tmp_path, monkeypatch)
+    app = TrainerApp(runs_dir="runs", attach=run)
+    ready = _pane(["j", "j", "enter"], lambda s: s.query_one("LayerPane").data is not None)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
+
+
+def test_layer_view_80x24(tmp_path, monkeypatch, fake_diagnose, snap_compare):
+    run = _dressed_run(tmp_path, monkeypatch)
+    app = TrainerApp(runs_dir="runs", attach=run)
+    ready = _pane(["enter"], lambda s: s.query_one("LayerPane").data is not None)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tui_trainer.cli.output_log import tee_output
 from tui_trainer.config import RunConfig, config_to_toml
 from tui_trainer.engine.signals import stop_on_signals
 from tui_trainer.store import RunReader, RunStore
@@ -63,6 +65,7 @@ def train_config(
         store = RunStore.create(
             runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
         )
+        store.set_meta(argv=sys.argv)  # the command, for the overview's "repeat it"
     else:
         store = RunStore(resume_dir)
     resume = resume_dir is not None
@@ -75,7 +78,7 @@ def train_config(
             elif show_progress:
                 result = _with_lines(trainer, store, label, console, resume)
             else:
-                result = trainer.run(store, resume=resume)
+                result = run_logged(trainer, store, resume)
     except (sqlite3.Error, OSError) as exc:  # the disk filled up, the store went away
         failure = first_line(exc)
     finally:
@@ -154,7 +157,7 @@ def _with_bar(trainer: Any, store: RunStore, label: str, console: Console, resum
             )
 
         trainer.on_progress = update
-        return trainer.run(store, resume=resume)
+        return run_logged(trainer, store, resume)
 
 
 def _with_lines(trainer: Any, store: RunStore, label: str, console: Console, resume: bool) -> Any:
@@ -174,7 +177,26 @@ def _with_lines(trainer: Any, store: RunStore, label: str, console: Console, res
         )
 
     trainer.on_progress = update
-    return trainer.run(store, resume=resume)
+    return run_logged(trainer, store, resume)
+
+
+def run_logged(trainer: Any, store: RunStore, resume: bool) -> Any:
+    """``trainer.run`` with what it prints copied into output.log, and there also the end
+    of the run, as a training child's log says it (a crash: its traceback)."""
+    started = time.time()
+    with tee_output(store.run_dir) as log:
+        result = trainer.run(store, resume=resume)
+        if result.status == "crashed":
+            with RunReader(store.run_dir) as reader:
+                errors = reader.events("error")
+            log.write("stderr", str(errors[-1][3].get("traceback", "")) if errors else "")
+        log.write(
+            "stdout",
+            f"{result.status} after {result.steps} steps in {time.time() - started:.1f}s"
+            + (f": {result.error}" if result.error else "")
+            + "\n",
+        )
+    return result
 
 
 def summary_table(results: list[dict[str, Any]]) -> Table:

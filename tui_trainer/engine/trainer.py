@@ -29,6 +29,7 @@ from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
 from tui_trainer.engine.pretrain import pretrainer_for
 from tui_trainer.engine.probes import LayerProbe
+from tui_trainer.engine.provenance import provenance
 from tui_trainer.engine.recorder import Recorder
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import (
@@ -41,6 +42,7 @@ from tui_trainer.engine.runtime import (
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.engine.system_scalars import SystemScalars
 from tui_trainer.store.liveness import process_identity
 
 __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
@@ -150,11 +152,12 @@ class Trainer:
         store = self.store
         self.samples = SampleRecorder(store, self.probe, self.sampler, self.units)
         self.samples.record_layers()
+        self.system = SystemScalars(self.device)
         store.set_meta(
             **process_identity(),
             device=str(self.device),
             device_name=device_name(self.device),
-            torch_version=torch.__version__,
+            **provenance(),
             started=time.time(),
             total_steps=self.total_steps,
             batches_per_epoch=self.batches_per_epoch,
@@ -305,9 +308,7 @@ class Trainer:
         }
         if self.objective.has_accuracy:
             values["train/acc"] = correct_sum.item() / seen
-        if self.device.type == "cuda":
-            values["sys/cuda_mem_alloc_mb"] = torch.cuda.memory_allocated() / 2**20
-            values["sys/cuda_mem_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        values.update(self.system.values())  # sys/*: allocator; CPU, RSS, GPU every 2 s
         self.last_loss = loss
         self.store.scalars(self.step, values)
         if not math.isfinite(loss):

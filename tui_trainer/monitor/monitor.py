@@ -46,9 +46,11 @@ from torch import nn
 
 from tui_trainer.engine.layers import count_parameters
 from tui_trainer.engine.probes import LayerProbe
+from tui_trainer.engine.provenance import provenance
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import device_name
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.engine.system_scalars import SystemScalars
 from tui_trainer.monitor import exits
 from tui_trainer.monitor.discover import Discovery, match_layers, unwrap
 from tui_trainer.monitor.optim_hooks import OptimizerWatch
@@ -108,7 +110,7 @@ class Monitor:
             argv=sys.argv,
             device=str(self.device),
             device_name=device_name(self.device),
-            torch_version=torch.__version__,
+            **provenance(),
             started=time.time(),
             total_steps=int(total_steps or 0),
             params=count_parameters(self.model),
@@ -116,6 +118,7 @@ class Monitor:
         )
         store.set_status("running", 0)
         self._writer = BackgroundWriter(store)
+        self._system = SystemScalars(self.device)
         self.sampler = ProbeSchedule(every, budget)
         self._auto = self.sampler.auto
         self._discovery: Discovery | None = Discovery(self.model)
@@ -340,6 +343,7 @@ class Monitor:
         rate = (step - s0) / max(now - t0, 1e-9)
         self._log_mark = (step, now)
         values["perf/steps_per_s"] = rate
+        values.update(self._system.values())  # sys/*, CPU and memory at most every 2 s
         w = self._writer
         w.step = step
         w.scalars(step, values)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,61 @@ class RunReader:
         for step, layer, value in rows:
             out[layer][index[step]] = value
         return steps, out
+
+    def layer_curves(
+        self, layer: int, columns: Sequence[str], buckets: int = 200
+    ) -> tuple[dict[str, list[tuple[int, float, float, float]]], tuple[Any, ...] | None]:
+        """One layer's statistics over time, each decimated to ``buckets`` buckets of
+        steps: {column: [(first step, min, max, mean)]} (buckets without a value left
+        out), and its last row (step, *columns) as recorded."""
+        bad = [c for c in columns if c not in STAT_COLUMNS]
+        if bad:
+            raise ValueError(f"unknown statistic {bad[0]!r}")
+        lo, hi = self._con.execute(
+            "SELECT MIN(step), MAX(step) FROM layer_stats WHERE layer = ?", (layer,)
+        ).fetchone()
+        if lo is None:
+            return {c: [] for c in columns}, None
+        width = max(1, (hi - lo + buckets) // buckets)
+        aggs = ", ".join(f"MIN({c}), MAX({c}), AVG({c})" for c in columns)
+        rows = self._con.execute(
+            f"SELECT MIN(step), {aggs} FROM layer_stats WHERE layer = ? "
+            "GROUP BY (step - ?) / ? ORDER BY 1",
+            (layer, lo, width),
+        ).fetchall()
+        out: dict[str, list[tuple[int, float, float, float]]] = {}
+        for k, c in enumerate(columns):
+            i = 1 + 3 * k
+            out[c] = [(r[0], r[i], r[i + 1], r[i + 2]) for r in rows if r[i] is not None]
+        last = self._con.execute(
+            f"SELECT step, {', '.join(columns)} FROM layer_stats WHERE layer = ? "
+            "ORDER BY step DESC, id DESC LIMIT 1",
+            (layer,),
+        ).fetchone()
+        return out, last
+
+    def histograms(self, layer: str, limit: int = 160) -> list[tuple[int, dict[str, Any]]]:
+        """A layer's recorded histograms (``histogram`` events), at most ``limit`` of them
+        spread evenly over the run: (step, {"bins", "grad_log10_range", "grad", "act",
+        "act_range"})."""
+        ids = [i for (i,) in self._con.execute(
+            "SELECT id FROM events WHERE kind = 'histogram' ORDER BY id"
+        )]  # fmt: skip
+        if len(ids) > limit:
+            ids = [ids[round(k * (len(ids) - 1) / (limit - 1))] for k in range(limit)]
+        out = []
+        for i in ids:
+            step, data = self._con.execute(
+                "SELECT step, data FROM events WHERE id = ?", (i,)
+            ).fetchone()
+            event = json.loads(data)
+            for entry in event.get("layers", ()):
+                if entry.get("layer") == layer:
+                    info = {"bins": event.get("bins"), "grad_log10_range": event.get(
+                        "grad_log10_range"), **entry}  # fmt: skip
+                    out.append((int(step), info))
+                    break
+        return out
 
     def controls(self) -> list[tuple[int, str, bool]]:
         rows = self._con.execute("SELECT id, command, done FROM control ORDER BY id")

@@ -18,15 +18,20 @@ from tui_trainer.sysinfo import GpuStat, ProcessStat
 from tui_trainer.tui.follow import RunSnapshot
 
 __all__ = [
+    "ConsoleLines",
     "ControlDone",
     "FindingsReady",
     "LaunchFailed",
+    "LayerChosen",
+    "LayerReady",
+    "OverviewReady",
     "RunProcessEnded",
     "RunSnapshotReady",
     "RunsLaunched",
     "RunsListed",
     "StartRequested",
     "SystemStatsReady",
+    "TabClicked",
 ]
 
 
@@ -126,3 +131,54 @@ class RunsListed(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsListed)
+
+
+@dataclass
+class ConsoleLines(Message):
+    """Lines appended to a run's output.log (``reset``: it was rewritten; forget the old)."""
+
+    run_dir: Path
+    lines: list[str]
+    reset: bool = False
+    missing: bool = False  # there is no output.log (yet)
+    generation: int = 0  # which start of following the lines come from
+
+
+@dataclass
+class OverviewReady(Message):
+    """A run's overview was read (``error``: it could not be; one line)."""
+
+    run_dir: Path
+    overview: Any
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OverviewReady) and message.run_dir == self.run_dir
+
+
+@dataclass
+class LayerReady(Message):
+    """One layer's statistics and histograms were read for its view (or ``error``)."""
+
+    run_dir: Path
+    layer: int
+    data: Any
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LayerReady) and message.run_dir == self.run_dir
+
+
+@dataclass
+class LayerChosen(Message):
+    """A layer was clicked (heatmap row, activation table row): select it, ``open`` its view."""
+
+    layer: int
+    open: bool = True
+
+
+@dataclass
+class TabClicked(Message):
+    """A run's tab was clicked."""
+
+    index: int

@@ -28,6 +28,7 @@ from tui_trainer.tui.follow import HEAT_STATS, RunFollower, RunSnapshot
 from tui_trainer.tui.messages import FindingsReady, RunSnapshotReady, SystemStatsReady
 from tui_trainer.tui.overlay import LOSS_LINES, metric_lines, overlay, run_labels
 from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.screens.panes import PANE_BINDINGS, PANES, PaneKeys
 from tui_trainer.tui.widgets.activation_table import ActivationTable
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
@@ -60,7 +61,7 @@ FINAL_NOTES = {
 }
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(PaneKeys, Screen[None]):
     """Curves, gradient heatmap, layer bars, activations, findings and status of runs."""
 
     BINDINGS = [
@@ -78,7 +79,8 @@ class DashboardScreen(Screen[None]):
         Binding("3", "zoom('activations')", "activations", show=False),
         Binding("4", "zoom('findings')", "findings", show=False),
         Binding("5", "zoom('exhibit')", "exhibit", show=False),
-        Binding("0", "zoom('')", "overview", show=False),
+        Binding("0", "zoom('')", "all panels", show=False),
+        *PANE_BINDINGS,
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
@@ -88,6 +90,7 @@ class DashboardScreen(Screen[None]):
     log_scale: reactive[bool] = reactive(False)
     smoothing: reactive[float] = reactive(0.0)
     heat_stat: reactive[str] = reactive(HEAT_STATS[0])
+    selected_layer: reactive[int] = reactive(0)
 
     def __init__(self, run_dirs: list[Path]) -> None:
         super().__init__()
@@ -119,6 +122,8 @@ class DashboardScreen(Screen[None]):
                 yield ExhibitPanel()
             with VerticalScroll(id="findings", classes="panel"):
                 yield FindingsPanel()
+        for name, pane in PANES.items():
+            yield pane(id=name, classes="panel pane")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -146,6 +151,7 @@ class DashboardScreen(Screen[None]):
         self.set_class(bool(new), "-zoom")
         if new:
             self.add_class(f"-zoom-{new}")
+        self.pane_changed(old, new)
 
     @property
     def current_dir(self) -> Path:
@@ -244,6 +250,7 @@ class DashboardScreen(Screen[None]):
         snap = self.current
         if snap is None:
             return
+        self.show_pane(snap)
         # the statistic the snapshot carries is part of the key: after a key press the
         # follower's answer has the same version as the snapshot drawn before it came
         carried = snap.heat.stat if snap.heat is not None else None
@@ -279,6 +286,8 @@ class DashboardScreen(Screen[None]):
             empty = "no layer statistics yet (the first probe sample comes soon)"
         else:
             empty = "no layer statistics were recorded (probe.every = 0, or nothing was trained)"
+        self.query_one(GradientHeatmap).selected = self.selected_layer
+        self.query_one(ActivationTable).selected = self.selected_layer
         self.query_one(GradientHeatmap).set_data(heat, names, empty)
         col = STAT_COLUMNS.index(self.heat_stat)
         latest = [row[col] if row is not None else None for row in snap.latest]
@@ -286,9 +295,9 @@ class DashboardScreen(Screen[None]):
 
     def _title_gradients(self) -> None:
         title = STAT_TITLE.get(self.heat_stat, self.heat_stat)
-        self.query_one("#gradients").border_title = (
-            f"[b]{title}[/] [dim]({self.heat_stat}; g: next)[/]"
-        )
+        self.query_one(
+            "#gradients"
+        ).border_title = f"[b]{title}[/] [dim]({self.heat_stat}; g: next)[/]"
 
     # -- actions --------------------------------------------------------------------
     def _live(self) -> RunSnapshot | None:

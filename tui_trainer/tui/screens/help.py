@@ -17,8 +17,11 @@ ABOUT = {
         "Curves: solid = train, dotted = validation; every column keeps its min and max, "
         "so spikes stay visible. Heatmap: one row per layer (input at the top), colour = "
         "log10 of the statistic over time; the bars show its latest sample. A row fading "
-        "to dark towards the input is a vanishing gradient. Keys 1-4 zoom a panel, 0 or "
-        "escape returns."
+        "to dark towards the input is a vanishing gradient. Keys 1-5 zoom a panel; o, v "
+        "and y show the console (output.log), the overview (config, versions, history, "
+        "how to repeat the run) and the system figures; j/k select a layer and enter (or "
+        "a click on its row) opens its own view. 0 or escape returns. A click on a run's "
+        "tab selects it (tab does the same)."
     ),
     "PickerScreen": (
         "Presets grouped by lecture section, ordered by the lecture's claim. Enter trains "
@@ -33,9 +36,22 @@ ABOUT = {
 
 def _key(binding: Binding) -> str:
     return binding.key_display or ", ".join(
-        {"question_mark": "?", "space": "space", "escape": "esc"}.get(k, k)
+        {"question_mark": "?", "space": "space", "escape": "esc", "slash": "/"}.get(k, k)
         for k in binding.key.split(",")
     )
+
+
+def widget_bindings(screen: Screen[object]) -> list[Binding]:
+    """The keys of the screen's own widgets (a pane's find keys), once per widget class."""
+    out: list[Binding] = []
+    seen: set[type] = set()
+    for widget in screen.query("*"):
+        cls = type(widget)
+        if cls in seen or not cls.__module__.startswith("tui_trainer."):
+            continue
+        seen.add(cls)
+        out += [b for b in cls.__dict__.get("BINDINGS", ()) if isinstance(b, Binding)]
+    return out
 
 
 class HelpScreen(ModalScreen[None]):
@@ -52,7 +68,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         seen = set()
-        bindings = [*self.target.BINDINGS, *self.app.BINDINGS]
+        bindings = [*self.target.BINDINGS, *widget_bindings(self.target), *self.app.BINDINGS]
         for b in bindings:
             if isinstance(b, Binding) and b.description and b.description not in seen:
                 seen.add(b.description)

@@ -8,11 +8,13 @@ second cost more than everything else on the dashboard together.
 from __future__ import annotations
 
 from rich.text import Text
+from textual.events import Click
 from textual.geometry import Size
 
 from tui_trainer.store import STAT_COLUMNS
 from tui_trainer.tui.fmt import fmt_num, sparkline
 from tui_trainer.tui.follow import RunSnapshot
+from tui_trainer.tui.messages import LayerChosen
 from tui_trainer.tui.widgets.lines import TextLines
 
 __all__ = ["ActivationTable"]
@@ -56,6 +58,8 @@ class ActivationTable(TextLines):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[Text] = [Text("no layers yet", "dim")]
+        self.selected: int | None = None  # the dashboard's selected layer (j/k), lit
+        self.n_layers = 0
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self.rows)
@@ -77,12 +81,19 @@ class ActivationTable(TextLines):
                 if k:
                     text.append(" ")
                 for value, style in segments:
-                    text.append(value, style or None)
+                    lit = k == 0 and i == self.selected
+                    text.append(value, "reverse bold" if lit else style or None)
             rows.append(text)
         if len(rows) != len(self.rows):
             self.refresh(layout=True)
-        self.rows = rows
+        self.rows, self.n_layers = rows, len(snap.layers)
         self.invalidate()
+
+    def on_click(self, event: Click) -> None:
+        """A click on a layer's row opens its view."""
+        offset = event.get_content_offset(self)
+        if offset is not None and 1 <= offset.y <= self.n_layers:
+            self.post_message(LayerChosen(offset.y - 1))
 
 
 Segments = list[tuple[str, str]]  # (text, style) pieces of one column

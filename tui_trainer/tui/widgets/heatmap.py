@@ -14,16 +14,27 @@ from functools import lru_cache
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+from textual.events import Click
 
 from tui_trainer.tui.fmt import fmt_num, fmt_steps
 from tui_trainer.tui.history import HeatData
+from tui_trainer.tui.messages import LayerChosen
 from tui_trainer.tui.plot import append_runs
 from tui_trainer.tui.widgets.lines import TextLines
 
 __all__ = ["GradientHeatmap", "layer_groups", "ramp_style", "shade", "value_range"]
 
-_RAMP = ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962",
-         "#addc30", "#fde725"]  # viridis: dark = small, bright = large
+_RAMP = [
+    "#440154",
+    "#472d7b",
+    "#3b528b",
+    "#2c728e",
+    "#21918c",
+    "#28ae80",
+    "#5ec962",
+    "#addc30",
+    "#fde725",
+]  # viridis: dark = small, bright = large
 _RAMP_RGB = [Color.parse(c).get_truecolor() for c in _RAMP]
 SHADES = "░▒▓█"
 
@@ -109,6 +120,8 @@ class GradientHeatmap(TextLines):
         self.heat: HeatData | None = None
         self.layer_names: list[str] = []
         self.empty = "no layer statistics yet"
+        self.selected: int | None = None  # the dashboard's selected layer (j/k), lit
+        self._groups: list[tuple[int, int, bool]] = []
 
     def set_data(self, heat: HeatData | None, layers: list[str], empty: str = "") -> None:
         self.heat, self.layer_names = heat, layers
@@ -122,7 +135,7 @@ class GradientHeatmap(TextLines):
         mono = self.app.no_color
         label_w = min(16, max(8, width // 5))
         cols = max(1, width - label_w)
-        groups = layer_groups(len(heat.rows), max(1, height - 2))
+        groups = self._groups = layer_groups(len(heat.rows), max(1, height - 2))
         lo, hi = value_range(heat)
         span = hi - lo
         nb = len(heat.steps)
@@ -133,7 +146,8 @@ class GradientHeatmap(TextLines):
         missing = Style(dim=True)
         for start, end, first in groups:
             label = layer_label(self.layer_names, start, end, label_w - 1) if first else ""
-            line = Text(label.ljust(label_w), "bold")
+            lit = self.selected is not None and start <= self.selected < end
+            line = Text(label.ljust(label_w), "bold reverse" if lit and first else "bold")
 
             def cells(start: int = start, end: int = end) -> Iterator[tuple[str, Style]]:
                 for c in range(cols):
@@ -152,6 +166,13 @@ class GradientHeatmap(TextLines):
             lines.append(line)
         lines.append(self.legend(lo, hi, heat.log, label_w, mono))
         return lines
+
+    def on_click(self, event: Click) -> None:
+        """A click on a row opens that layer's view (the first layer of a shared row)."""
+        offset = event.get_content_offset(self)
+        if offset is None or not 1 <= offset.y <= len(self._groups):
+            return
+        self.post_message(LayerChosen(self._groups[offset.y - 1][0]))
 
     @staticmethod
     def legend(lo: float, hi: float, log: bool, offset: int, mono: bool) -> Text:
