@@ -69,6 +69,7 @@ class DashboardScreen(Screen[None]):
         Binding("s", "stop", "stop"),
         Binding("c", "checkpoint", "checkpoint"),
         Binding("l", "toggle_log", "log"),
+        Binding("f", "full_range", "full range", show=False),
         Binding("m", "smoothing", "smooth"),
         Binding("g", "next_stat", "statistic"),
         Binding("tab", "switch_run(1)", "next run", priority=True),
@@ -85,7 +86,8 @@ class DashboardScreen(Screen[None]):
 
     zoom: reactive[str] = reactive("")
     selected: reactive[int] = reactive(0)
-    log_scale: reactive[bool] = reactive(False)
+    log_scale: reactive[bool | None] = reactive(None)  # None: log when a curve spans decades
+    full_range: reactive[bool] = reactive(False)
     smoothing: reactive[float] = reactive(0.0)
     heat_stat: reactive[str] = reactive(HEAT_STATS[0])
 
@@ -268,7 +270,7 @@ class DashboardScreen(Screen[None]):
             series, legend = overlay(snaps, labels, selected, chart_lines)
             chart = self.query_one(chart_id, CurveChart)
             chart.set_series(series, legend, title if chart_id == "#metric" else None)
-        self.query_one("#metric", CurveChart).log = self.log_scale and log_ok
+        self.query_one("#metric", CurveChart).log = self.log_scale if log_ok else False
 
     def _draw_layers(self, snap: RunSnapshot) -> None:
         names = [str(layer["name"]) for layer in snap.layers]
@@ -286,9 +288,9 @@ class DashboardScreen(Screen[None]):
 
     def _title_gradients(self) -> None:
         title = STAT_TITLE.get(self.heat_stat, self.heat_stat)
-        self.query_one("#gradients").border_title = (
-            f"[b]{title}[/] [dim]({self.heat_stat}; g: next)[/]"
-        )
+        self.query_one(
+            "#gradients"
+        ).border_title = f"[b]{title}[/] [dim]({self.heat_stat}; g: next)[/]"
 
     # -- actions --------------------------------------------------------------------
     def _live(self) -> RunSnapshot | None:
@@ -338,10 +340,24 @@ class DashboardScreen(Screen[None]):
             self.diagnose(self.current_dir)
 
     def action_toggle_log(self) -> None:
-        self.log_scale = not self.log_scale
+        """Log on or off, against what the loss chart shows now (chosen or asked for)."""
+        shown = self.query_one("#loss", CurveChart).shows_log
+        self.full_range = False
+        self.log_scale = not shown
 
-    def watch_log_scale(self, value: bool) -> None:
+    def watch_log_scale(self, value: bool | None) -> None:
         self.query_one("#loss", CurveChart).log = value
+        self._dirty = True
+
+    def action_full_range(self) -> None:
+        """The full linear range (every outlier inside the axis); again: back to automatic."""
+        self.full_range = not self.full_range
+        if self.full_range:
+            self.log_scale = None
+
+    def watch_full_range(self, value: bool) -> None:
+        for chart in self.query(CurveChart):
+            chart.full = value
         self._dirty = True
 
     def action_smoothing(self) -> None:
