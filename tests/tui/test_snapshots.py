@@ -60,8 +60,14 @@ def test_runs_screen(tmp_path, snap_compare, monkeypatch):
     runs = tmp_path / "runs"
     write_run(runs, variant="sigmoid", run_id="20260101-000000-vanishing-sigmoid-a1b2")
     write_run(runs, variant="relu", run_id="20260101-000100-vanishing-relu-c3d4", status="stopped")
-    write_run(runs, preset="xor-mlp", variant="hidden-2", run_id="20260101-000200-xor-mlp-e5f6",
-              status="running", pid=os.getpid())
+    write_run(
+        runs,
+        preset="xor-mlp",
+        variant="hidden-2",
+        run_id="20260101-000200-xor-mlp-e5f6",
+        status="running",
+        pid=os.getpid(),
+    )
 
     async def listed(pilot):
         await pilot.press("r")
@@ -71,3 +77,29 @@ def test_runs_screen(tmp_path, snap_compare, monkeypatch):
 
     app = TrainerApp(runs_dir="runs")
     assert snap_compare(app, terminal_size=(120, 40), run_before=listed)
+
+
+def test_metrics_view(tmp_path, fake_diagnose, snap_compare):
+    from tui_trainer.tui.screens.metrics import MetricsScreen
+
+    from .test_metrics import write_many
+
+    runs = tmp_path / "runs"
+    dirs = [
+        write_run(runs, variant="sigmoid", run_id="a"),
+        write_run(runs, variant="relu", run_id="b", loss_scale=0.4),
+    ]
+    write_many(dirs[0])
+
+    async def metrics(pilot):
+        pilot.app.open_dashboard(dirs)
+        await dashboard_ready(pilot, runs=2)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MetricsScreen))
+        await wait_for(pilot, lambda: pilot.app.screen.names)
+        await pilot.press("slash", *"val/* grad_norm/blocks.1* my", "enter")
+        await wait_for(pilot, lambda: pilot.app.screen.pattern.endswith("my"))
+        await pilot.pause(0.3)
+
+    app = TrainerApp(runs_dir=str(runs))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=metrics)

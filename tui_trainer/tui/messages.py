@@ -21,6 +21,7 @@ __all__ = [
     "ControlDone",
     "FindingsReady",
     "LaunchFailed",
+    "MetricsRead",
     "RunProcessEnded",
     "RunSnapshotReady",
     "RunsLaunched",
@@ -28,6 +29,18 @@ __all__ = [
     "StartRequested",
     "SystemStatsReady",
 ]
+
+
+@dataclass
+class MetricsRead(Message):
+    """The metrics view's names and the curves of its page, read from the runs' stores."""
+
+    names: list[str]
+    curves: dict[Path, dict[str, Any]]  # run -> name -> CurveData
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MetricsRead)
 
 
 @dataclass

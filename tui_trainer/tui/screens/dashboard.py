@@ -28,6 +28,7 @@ from tui_trainer.tui.follow import HEAT_STATS, RunFollower, RunSnapshot
 from tui_trainer.tui.messages import FindingsReady, RunSnapshotReady, SystemStatsReady
 from tui_trainer.tui.overlay import LOSS_LINES, metric_lines, overlay, run_labels
 from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.screens.metrics import MetricsScreen
 from tui_trainer.tui.widgets.activation_table import ActivationTable
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
@@ -72,6 +73,7 @@ class DashboardScreen(Screen[None]):
         Binding("f", "full_range", "full range", show=False),
         Binding("m", "smoothing", "smooth"),
         Binding("g", "next_stat", "statistic"),
+        Binding("a", "metrics", "all metrics"),
         Binding("tab", "switch_run(1)", "next run", priority=True),
         Binding("shift+tab", "switch_run(-1)", "previous run", show=False, priority=True),
         Binding("1", "zoom('curves')", "curves", show=False),
@@ -376,6 +378,12 @@ class DashboardScreen(Screen[None]):
             follower.request(stat)
         if self.is_mounted:
             self._title_gradients()
+
+    def action_metrics(self) -> None:
+        """Every recorded scalar of the runs shown, as a grid of charts (MetricsScreen)."""
+        snaps = [self.snaps.get(d) for d in self.run_dirs]
+        live = any(s is None or s.live for s in snaps)
+        self.app.push_screen(MetricsScreen(self.run_dirs, run_labels(self.run_dirs, snaps), live))
 
     def action_zoom(self, panel: str) -> None:
         self.zoom = "" if panel == self.zoom else panel

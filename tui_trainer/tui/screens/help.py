@@ -18,7 +18,16 @@ ABOUT = {
         "so spikes stay visible. Heatmap: one row per layer (input at the top), colour = "
         "log10 of the statistic over time; the bars show its latest sample. A row fading "
         "to dark towards the input is a vanishing gradient. Keys 1-4 zoom a panel, 0 or "
-        "escape returns."
+        "escape returns. A curve spanning 3+ decades is drawn on a log axis by itself "
+        "(the title says 'log, auto'); a lone outlier does not set the range: it is clipped "
+        "and marked ▲ or ▼ at the chart's edge (f shows the full linear range). a: every "
+        "recorded scalar as a grid of charts."
+    ),
+    "MetricsScreen": (
+        "One chart per recorded scalar (a script's own mon.log names too), the runs of a "
+        "group overlaid. / filters: a glob (val/*, grad_norm/blocks.1*) or a substring; "
+        "several, separated by spaces, match any. The filter is remembered in each run's "
+        "view.json. [ ] or PageUp/PageDown turn the page."
     ),
     "PickerScreen": (
         "Presets grouped by lecture section, ordered by the lecture's claim. Enter trains "
