@@ -103,3 +103,15 @@ def test_metrics_view(tmp_path, fake_diagnose, snap_compare):
 
     app = TrainerApp(runs_dir=str(runs))
     assert snap_compare(app, terminal_size=(120, 40), run_before=metrics)
+
+
+def test_dashboard_zoomed_and_inspected(recorded_run, fake_diagnose, snap_compare):
+    async def inspected(pilot):
+        await dashboard_ready(pilot)
+        await pilot.press("plus", "i")
+        inspect = pilot.app.screen.query_one("#inspect")
+        await wait_for(pilot, lambda: "train/loss" in str(inspect.render()))
+        await pilot.pause(0.1)
+
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=inspected)

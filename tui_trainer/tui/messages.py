@@ -20,6 +20,7 @@ from tui_trainer.tui.follow import RunSnapshot
 __all__ = [
     "ControlDone",
     "FindingsReady",
+    "InspectRead",
     "LaunchFailed",
     "MetricsRead",
     "RunProcessEnded",
@@ -29,6 +30,18 @@ __all__ = [
     "StartRequested",
     "SystemStatsReady",
 ]
+
+
+@dataclass
+class InspectRead(Message):
+    """The recorded values at the inspected step: (run label, name, step, value) rows."""
+
+    step: int
+    rows: list[tuple[str, str, int | None, float | None]]
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, InspectRead)
 
 
 @dataclass

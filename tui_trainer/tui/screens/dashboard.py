@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.store import STAT_COLUMNS
@@ -29,6 +29,7 @@ from tui_trainer.tui.messages import FindingsReady, RunSnapshotReady, SystemStat
 from tui_trainer.tui.overlay import LOSS_LINES, metric_lines, overlay, run_labels
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.metrics import MetricsScreen
+from tui_trainer.tui.screens.step_axis import STEP_BINDINGS, StepAxis
 from tui_trainer.tui.widgets.activation_table import ActivationTable
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
@@ -61,7 +62,7 @@ FINAL_NOTES = {
 }
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(StepAxis, Screen[None]):
     """Curves, gradient heatmap, layer bars, activations, findings and status of runs."""
 
     BINDINGS = [
@@ -81,7 +82,7 @@ class DashboardScreen(Screen[None]):
         Binding("3", "zoom('activations')", "activations", show=False),
         Binding("4", "zoom('findings')", "findings", show=False),
         Binding("5", "zoom('exhibit')", "exhibit", show=False),
-        Binding("0", "zoom('')", "overview", show=False),
+        *STEP_BINDINGS,  # 0, + -, < >, i, ← → (screens/step_axis.py)
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
@@ -113,6 +114,7 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="curves"):
             yield CurveChart("loss", id="loss")
             yield CurveChart("accuracy", id="metric")
+        yield Static(id="inspect")
         with Horizontal(id="gradients", classes="panel"):
             yield GradientHeatmap(id="heatmap")
             yield LayerBars(id="bars")
@@ -273,6 +275,9 @@ class DashboardScreen(Screen[None]):
             chart = self.query_one(chart_id, CurveChart)
             chart.set_series(series, legend, title if chart_id == "#metric" else None)
         self.query_one("#metric", CurveChart).log = self.log_scale if log_ok else False
+        self.inspect_names = tuple(line.name for line in (*LOSS_LINES, *lines))
+        self.inspect_labels = tuple(labels)
+        self.apply_step_axis()
 
     def _draw_layers(self, snap: RunSnapshot) -> None:
         names = [str(layer["name"]) for layer in snap.layers]
@@ -389,7 +394,9 @@ class DashboardScreen(Screen[None]):
         self.zoom = "" if panel == self.zoom else panel
 
     def action_back(self) -> None:
-        if self.zoom:
+        if self.cursor is not None:
+            self.action_inspect()
+        elif self.zoom:
             self.zoom = ""
         elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()

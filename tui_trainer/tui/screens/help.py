@@ -20,8 +20,10 @@ ABOUT = {
         "to dark towards the input is a vanishing gradient. Keys 1-4 zoom a panel, 0 or "
         "escape returns. A curve spanning 3+ decades is drawn on a log axis by itself "
         "(the title says 'log, auto'); a lone outlier does not set the range: it is clipped "
-        "and marked ▲ or ▼ at the chart's edge (f shows the full linear range). a: every "
-        "recorded scalar as a grid of charts."
+        "and marked ▲ or ▼ at the chart's edge (f shows the full linear range). + and - (or "
+        "the mouse wheel) zoom the step axis of both charts, < > pan, 0 shows every step "
+        "again; i puts a cursor on the charts and lists every curve's recorded value at its "
+        "step (← → move it). a: every recorded scalar as a grid of charts."
     ),
     "MetricsScreen": (
         "One chart per recorded scalar (a script's own mon.log names too), the runs of a "

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.events import MouseScrollDown, MouseScrollUp
 from textual.markup import escape
 from textual.reactive import reactive
 
+from tui_trainer.tui.fmt import fmt_steps
 from tui_trainer.tui.plot import ChartSeries, ChartView, render_chart, resolve_log
 from tui_trainer.tui.widgets.lines import TextLines
 
@@ -56,6 +58,9 @@ class CurveChart(TextLines):
             flags.append("log" if self.log else "log, auto")
         if self.full:
             flags.append("full range")
+        if self.x_range is not None:
+            a, b = self.x_range
+            flags.append(f"steps {fmt_steps(int(a))}–{fmt_steps(int(b))}")
         if self.smoothing:
             flags.append(f"ema {self.smoothing:g}")
         legend = "  ".join(
@@ -82,6 +87,19 @@ class CurveChart(TextLines):
 
     def watch_cursor(self) -> None:
         self.invalidate()
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        self._wheel(event, 2.0)
+
+    def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
+        self._wheel(event, 0.5)
+
+    def _wheel(self, event: MouseScrollUp | MouseScrollDown, factor: float) -> None:
+        """The mouse wheel zooms the step axis of a screen that has one (the dashboard)."""
+        zoom = getattr(self.screen, "action_step_zoom", None)
+        if zoom is not None:
+            event.stop()
+            zoom(factor)
 
     def lines(self, width: int, height: int) -> list[Text]:
         return render_chart(self.series, width, height, empty=self.empty, view=self.view)
