@@ -15,8 +15,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.markup import escape
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
 
 from tui_trainer.text import first_line
 from tui_trainer.tui.messages import MetricsRead
@@ -35,6 +38,7 @@ from tui_trainer.tui.widgets.curve_chart import CurveChart
 __all__ = ["MetricsScreen"]
 
 REFRESH_S = 1.0
+TYPING_S = 0.15  # a filter being typed is read this long after the last key
 
 
 class MetricsScreen(Screen[None]):
@@ -61,6 +65,8 @@ class MetricsScreen(Screen[None]):
         self.log_scale: bool | None = None
         self.full_range = False
         self.grid = grid_for(80, 20)
+        self.pending = True  # curves asked for and not read yet
+        self._load_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="metrics-head")
@@ -80,7 +86,7 @@ class MetricsScreen(Screen[None]):
         if grid != self.grid or not self.query(CurveChart):
             self.grid = grid
             self._layout()
-            self.load()
+            self.reload()
 
     def _layout(self) -> None:
         box = self.query_one("#metrics-grid", Grid)
@@ -99,6 +105,19 @@ class MetricsScreen(Screen[None]):
         if self.live:
             self.load()
 
+    def reload(self, after: float = 0.0) -> None:
+        """Draw the page's titles at once (a key is answered now), then read its curves
+        (``after`` seconds later: typing a filter reads once, when the typing pauses)."""
+        self.pending = True
+        self.draw()
+        if self._load_timer is not None:
+            self._load_timer.stop()
+            self._load_timer = None
+        if after > 0:
+            self._load_timer = self.set_timer(after, self.load)
+        else:
+            self.load()
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="metrics")
     def load(self) -> None:
         """The names of every run, then the curves of the page shown (in each run)."""
@@ -110,7 +129,8 @@ class MetricsScreen(Screen[None]):
         except (OSError, ValueError) as exc:
             self.post_message(MetricsRead([], {}, first_line(exc)))
             return
-        self.post_message(MetricsRead(names, curves))
+        if not get_current_worker().is_cancelled:  # a newer read was asked for
+            self.post_message(MetricsRead(names, curves))
 
     @on(MetricsRead)
     def _read(self, message: MetricsRead) -> None:
@@ -118,6 +138,7 @@ class MetricsScreen(Screen[None]):
             self.notify(message.error, severity="error")
             return
         self.names, self.curves = message.names, message.curves
+        self.pending = False
         self.draw()
 
     # -- drawing --------------------------------------------------------------------
@@ -131,8 +152,12 @@ class MetricsScreen(Screen[None]):
             chart.display = i < len(page)
             if i < len(page):
                 self._draw_chart(chart, page[i])
-        what = f"matching [b]{self.pattern}[/]" if self.pattern else "recorded"
-        self.query_one("#metrics-head", Static).update(
+        what = f"matching [b]{escape(self.pattern)}[/]" if self.pattern else "recorded"
+        head = self.query_one("#metrics-head", Static)
+        if self.pending and not self.names:
+            head.update("[b]metrics[/]: reading the runs' scalar names…")
+            return
+        head.update(
             f"[b]metrics[/]: {len(shown)} of {len(self.names)} scalars {what} · page "
             f"{self.page + 1}/{pages} [dim](/ filter, [ ] page, l log, f full range)[/]"
         )
@@ -147,7 +172,7 @@ class MetricsScreen(Screen[None]):
                 series.append(ChartSeries(self.labels[i], data, color))  # type: ignore[arg-type]
                 if not single:
                     legend[self.labels[i]] = (color, False)
-        chart.empty = "not recorded by these runs"
+        chart.empty = "reading…" if self.pending else "not recorded by these runs"
         chart.log, chart.full = self.log_scale, self.full_range
         chart.set_series(series, legend, name)
 
@@ -157,7 +182,7 @@ class MetricsScreen(Screen[None]):
         page = min(max(self.page + delta, 0), pages - 1)
         if page != self.page:
             self.page = page
-            self.load()
+            self.reload()
 
     def action_filter(self) -> None:
         box = self.query_one("#metrics-filter", Input)
@@ -181,8 +206,7 @@ class MetricsScreen(Screen[None]):
         self.pattern, self.page = pattern, 0
         for run_dir in self.run_dirs:
             save_filter(run_dir, pattern)
-        self.draw()
-        self.load()
+        self.reload(after=TYPING_S)
 
     def action_toggle_log(self) -> None:
         charts = [c for c in self.query(CurveChart) if c.display]
