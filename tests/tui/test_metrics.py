@@ -77,6 +77,10 @@ async def test_every_scalar_is_a_chart_and_the_filter_hides_the_others(tmp_path,
         chart = next(c for c in screen.query(CurveChart) if c.display)
         assert max(chart.series[0].data.highs) == 0.02 * 300  # the stored value at step 300
         assert load_filter(run) == "grad_norm/blocks.1*"
+        await pilot.press("f")
+        assert chart.full and "full range" in str(chart.border_title)
+        await pilot.press("l")
+        assert chart.log and not chart.full and "log" in str(chart.border_title)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
     app = TrainerApp(runs_dir=str(run.parent), attach=run)

@@ -99,7 +99,8 @@ def test_metrics_view(tmp_path, fake_diagnose, snap_compare):
         await wait_for(pilot, lambda: pilot.app.screen.names)
         await pilot.press("slash", *"val/* grad_norm/blocks.1* my", "enter")
         await wait_for(pilot, lambda: pilot.app.screen.pattern.endswith("my"))
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: not pilot.app.screen.pending)  # the page's curves read
+        await pilot.pause(0.1)
 
     app = TrainerApp(runs_dir=str(runs))
     assert snap_compare(app, terminal_size=(120, 40), run_before=metrics)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual import events
+
 from tui_trainer.store import RunReader
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.fmt import fmt_num
@@ -10,6 +12,10 @@ from tui_trainer.tui.stepview import MIN_SPAN, StepWindow, extent, snap_step
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 
 from .conftest import dashboard_ready, wait_for
+
+
+def _wheel(kind, widget):
+    return kind(widget, 20, 3, 0, 1, 0, False, False, False)
 
 
 def _curve(steps):
@@ -58,6 +64,10 @@ async def test_zoom_is_shared_and_the_cursor_shows_the_stored_values(recorded_ru
         assert loss.x_range[0] > a and loss.x_range == metric.x_range
         await pilot.press("minus", "minus")
         assert loss.x_range is None  # zoomed out to every step
+        loss.post_message(_wheel(events.MouseScrollUp, loss))  # the wheel zooms in too
+        await wait_for(pilot, lambda: loss.x_range is not None)
+        loss.post_message(_wheel(events.MouseScrollDown, loss))
+        await wait_for(pilot, lambda: loss.x_range is None)
         await pilot.press("plus", "shift+left", "0")
         assert loss.x_range is None and metric.x_range is None  # 0: all steps again
 
