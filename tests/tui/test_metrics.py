@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
+
 from tui_trainer.store import RunStore
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.metrics import grid_for, load_filter, matching, read_curves, save_filter
@@ -125,3 +127,21 @@ async def test_a_scripts_own_names_appear_without_configuration(tmp_path, fake_d
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen) and app.screen.names)
         assert {"reward", "my/odd name"} <= set(visible(app.screen))
+
+
+async def test_a_filter_typed_before_the_box_has_the_focus_is_kept(recorded_run, fake_diagnose):
+    """On a busy app the focus moves after the next keys: they are the filter's text."""
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen) and app.screen.names)
+        screen = app.screen
+        screen.action_filter()  # as "/" does; the next keys come before the focus moves
+        for ch in "val/acc":
+            screen.on_key(events.Key("slash" if ch == "/" else ch, ch))
+        screen.on_key(events.Key("enter", "\r"))
+        await wait_for(pilot, lambda: visible(screen) == ["val/acc"])
+        assert screen.pattern == "val/acc" and app.focused is None
+        await pilot.press("l")  # a command again once the filter is entered
+        assert next(c for c in screen.query(CurveChart) if c.display).log

@@ -51,6 +51,7 @@ class MetricsRead(Message):
     names: list[str]
     curves: dict[Path, dict[str, Any]]  # run -> name -> CurveData
     error: str = ""
+    partial: bool = False  # the names only: the curves follow in the next message
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MetricsRead)

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
@@ -142,6 +142,9 @@ class DashboardScreen(StepAxis, Screen[None]):
         self.diagnose(self.current_dir)
         self.redraw()
 
+    def on_screen_resume(self) -> None:
+        self.redraw()  # what came while the metrics view covered it
+
     def on_resize(self) -> None:
         compact = self.size.width < 100 or self.size.height < 30
         self.set_class(compact, "-compact")
@@ -237,8 +240,10 @@ class DashboardScreen(StepAxis, Screen[None]):
 
     # -- drawing --------------------------------------------------------------------
     def redraw(self) -> None:
-        """Draw from the latest snapshots (a timer: at most every REFRESH_S)."""
-        if not self._dirty:
+        """Draw from the latest snapshots (a timer: at most every REFRESH_S); not while a
+        full screen (the metrics view) covers this one: it is drawn when it shows again."""
+        top = self.app.screen
+        if not self._dirty or (top is not self and not isinstance(top, ModalScreen)):
             return
         self._dirty = False
         self._drawn_at = time.monotonic()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
@@ -67,6 +67,7 @@ class MetricsScreen(Screen[None]):
         self.grid = grid_for(80, 20)
         self.pending = True  # curves asked for and not read yet
         self._load_timer: Timer | None = None
+        self._typing = False  # a filter was begun with /: printable keys are its text
 
     def compose(self) -> ComposeResult:
         yield Static(id="metrics-head")
@@ -123,6 +124,8 @@ class MetricsScreen(Screen[None]):
         """The names of every run, then the curves of the page shown (in each run)."""
         try:
             names = scalar_names(self.run_dirs)
+            if names != self.names:  # the header and titles first, the curves after
+                self.post_message(MetricsRead(names, {}, partial=True))
             page = self.grid.page_of(matching(names, self.pattern), self.page)
             columns = max(2 * self.size.width // max(self.grid.columns, 1), 64)
             curves = {d: read_curves(d, page, columns) for d in self.run_dirs}
@@ -137,8 +140,9 @@ class MetricsScreen(Screen[None]):
         if message.error:
             self.notify(message.error, severity="error")
             return
-        self.names, self.curves = message.names, message.curves
-        self.pending = False
+        self.names = message.names
+        if not message.partial:
+            self.curves, self.pending = message.curves, False
         self.draw()
 
     # -- drawing --------------------------------------------------------------------
@@ -187,7 +191,31 @@ class MetricsScreen(Screen[None]):
     def action_filter(self) -> None:
         box = self.query_one("#metrics-filter", Input)
         box.display = True
+        self._typing = True
         box.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """/ starts a filter here, and the keys typed after it before the filter box has
+        the focus (it moves later, after the keys already read) are its text, not commands."""
+        box = self.query_one("#metrics-filter", Input)
+        if box.has_focus:
+            return
+        if not self._typing:
+            if event.key == "slash":  # at once: the binding would run after the next keys
+                self.action_filter()
+                event.stop()
+                event.prevent_default()
+            return
+        if event.key == "enter":
+            self._typing = box.display = False
+            self.app.call_later(self.set_focus, None)  # after the focus still on its way
+        elif event.character and event.character.isprintable():
+            box.value += event.character
+            box.cursor_position = len(box.value)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
 
     @on(Input.Changed, "#metrics-filter")
     def _typed(self, event: Input.Changed) -> None:
@@ -195,7 +223,7 @@ class MetricsScreen(Screen[None]):
 
     @on(Input.Submitted, "#metrics-filter")
     def _submitted(self, event: Input.Submitted) -> None:
-        event.input.display = False
+        self._typing = event.input.display = False
         self.set_focus(None)
 
     def set_filter(self, pattern: str) -> None:
@@ -221,8 +249,8 @@ class MetricsScreen(Screen[None]):
 
     def action_back(self) -> None:
         box = self.query_one("#metrics-filter", Input)
-        if box.has_focus:
-            box.display = False
+        if box.has_focus or self._typing:
+            self._typing = box.display = False
             self.set_focus(None)
             return
         self.app.pop_screen()
