@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tui_trainer.sysinfo import parse_nvidia_smi
 from tui_trainer.tui.fmt import fmt_duration, fmt_num, fmt_steps, sparkline
-from tui_trainer.tui.plot import ChartSeries, render_chart
+from tui_trainer.tui.plot import ChartSeries, ChartView, render_chart
 from tui_trainer.tui.series import MinMaxSeries
 
 
@@ -21,8 +21,11 @@ def test_chart_has_the_requested_size_and_draws_the_spike_at_the_top():
     assert len(lines) == 12
     assert all(line.cell_len == 60 for line in lines)
     top = lines[0].plain[9:]
-    assert top.strip(), "the spike reaches the top row"
-    assert 50 <= float(lines[0].plain[:7]) < 53  # the top label: the maximum plus a margin
+    assert "▲" in top, "the spike, clipped, is marked on the top row"
+    assert float(lines[0].plain[:7]) < 13  # the robust range: the curve (1..11), not the spike
+    full = render_chart([ChartSeries("train", data, "blue")], 60, 12, view=ChartView(full=True))
+    assert full[0].plain[9:].strip() and "▲" not in full[0].plain
+    assert 50 <= float(full[0].plain[:7]) < 53  # the full range: the maximum plus a margin
     assert lines[-1].plain.split() == ["0", "4999", "9999"]
 
 

@@ -167,3 +167,42 @@ def test_layer_view_80x24(tmp_path, monkeypatch, fake_diagnose, snap_compare):
     app = TrainerApp(runs_dir="runs", attach=run)
     ready = _pane(["enter"], lambda s: s.query_one("LayerPane").data is not None)
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+def test_metrics_view(tmp_path, fake_diagnose, snap_compare):
+    from tui_trainer.tui.screens.metrics import MetricsScreen
+
+    from .test_metrics import write_many
+
+    runs = tmp_path / "runs"
+    dirs = [
+        write_run(runs, variant="sigmoid", run_id="a"),
+        write_run(runs, variant="relu", run_id="b", loss_scale=0.4),
+    ]
+    write_many(dirs[0])
+
+    async def metrics(pilot):
+        pilot.app.open_dashboard(dirs)
+        await dashboard_ready(pilot, runs=2)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MetricsScreen))
+        await wait_for(pilot, lambda: pilot.app.screen.names)
+        await pilot.press("slash", *"val/* grad_norm/blocks.1* my", "enter")
+        await wait_for(pilot, lambda: pilot.app.screen.pattern.endswith("my"))
+        await wait_for(pilot, lambda: not pilot.app.screen.pending)  # the page's curves read
+        await pilot.pause(0.1)
+
+    app = TrainerApp(runs_dir=str(runs))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=metrics)
+
+
+def test_dashboard_zoomed_and_inspected(recorded_run, fake_diagnose, snap_compare):
+    async def inspected(pilot):
+        await dashboard_ready(pilot)
+        await pilot.press("plus", "i")
+        inspect = pilot.app.screen.query_one("#inspect")
+        await wait_for(pilot, lambda: "train/loss" in str(inspect.render()))
+        await pilot.pause(0.1)
+
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=inspected)

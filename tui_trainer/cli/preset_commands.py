@@ -131,7 +131,7 @@ def run(
         if not quiet:
             console.print(summary_table(results))
         for r in results:
-            console.print(f"{r['status']}: {r['run_dir']}", highlight=False)
+            console.print(f"{r['status']}: {r['run_dir']}", highlight=False, soft_wrap=True)
             if r.get("error"):
                 console.print(f"  {r['error']}", highlight=False, markup=False)
     if any(r["status"] != "finished" for r in results):

@@ -114,6 +114,9 @@ def root(
 ) -> None:
     """Open the app (preset picker) when no command is given."""
     if ctx.invoked_subcommand is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            headless_demo(runs_dir, presets_dir)
+            return
         from tui_trainer.remote import Remote
         from tui_trainer.tui.app import run_app
 
@@ -123,6 +126,22 @@ def root(
             except ValueError as exc:
                 raise fail(str(exc)) from None
         run_app(runs_dir=runs_dir, presets_dir=presets_dir, hosts=ssh, remote_cmd=remote_cmd)
+
+
+DEMO = "digits-mlp"
+
+
+def headless_demo(runs_dir: str | None, presets_dir: str | None) -> None:
+    """Without a terminal (piped, in a script) the app cannot draw: say so in one line and
+    train the demo headless instead (plain progress lines, ``run``'s exit code)."""
+    from tui_trainer.cli.preset_commands import run
+
+    typer.echo(
+        f"tui-trainer: the app needs a terminal (stdin and stdout are not one); "
+        f"running the headless demo instead: tui-trainer run {DEMO}",
+        err=True,
+    )
+    run(DEMO, runs_dir=runs_dir, presets_dir=presets_dir)
 
 
 def main() -> None:

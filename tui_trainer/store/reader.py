@@ -152,6 +152,16 @@ class RunReader:
         )
         return [(int(s), v) for s, v in rows]
 
+    def value_at(self, name: str, step: int) -> tuple[int, float | None] | None:
+        """(step, value) of ``name``'s row at ``step``, else at the last step before it (the
+        one written last when a step has several); None when there is none."""
+        row = self._con.execute(
+            "SELECT s.step, s.value FROM scalars s JOIN names n ON n.id = s.name_id "
+            "WHERE n.name = ? AND s.step <= ? ORDER BY s.step DESC, s.id DESC LIMIT 1",
+            (name, int(step)),
+        ).fetchone()
+        return (int(row[0]), row[1]) if row is not None else None
+
     def last_values(self) -> dict[str, float | None]:
         """The last recorded value of every scalar."""
         out = {}

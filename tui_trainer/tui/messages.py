@@ -21,10 +21,12 @@ __all__ = [
     "ConsoleLines",
     "ControlDone",
     "FindingsReady",
+    "InspectRead",
     "LaunchFailed",
     "LayerChosen",
     "LayerReady",
     "OverviewReady",
+    "MetricsRead",
     "RunProcessEnded",
     "RunSnapshotReady",
     "RunsLaunched",
@@ -33,6 +35,31 @@ __all__ = [
     "SystemStatsReady",
     "TabClicked",
 ]
+
+
+@dataclass
+class InspectRead(Message):
+    """The recorded values at the inspected step: (run label, name, step, value) rows."""
+
+    step: int
+    rows: list[tuple[str, str, int | None, float | None]]
+    error: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, InspectRead)
+
+
+@dataclass
+class MetricsRead(Message):
+    """The metrics view's names and the curves of its page, read from the runs' stores."""
+
+    names: list[str]
+    curves: dict[Path, dict[str, Any]]  # run -> name -> CurveData
+    error: str = ""
+    partial: bool = False  # the names only: the curves follow in the next message
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MetricsRead)
 
 
 @dataclass

@@ -16,9 +16,10 @@ from rich.style import Style
 from rich.text import Text
 
 from tui_trainer.tui.fmt import fmt_num, fmt_steps
+from tui_trainer.tui.ranges import YRange, wants_log, y_range
 from tui_trainer.tui.series import Column, CurveData, decimate, ema
 
-__all__ = ["BrailleCanvas", "ChartSeries", "render_chart"]
+__all__ = ["BrailleCanvas", "ChartSeries", "ChartView", "render_chart", "resolve_log"]
 
 _BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] of a cell
 Y_LABEL = 8
@@ -58,6 +59,14 @@ class BrailleCanvas:
         self.px, self.py = width * 2, height * 4
         self.bits = [[0] * width for _ in range(height)]
         self.styles: list[list[Style | None]] = [[None] * width for _ in range(height)]
+        self.marks: dict[tuple[int, int], tuple[str, Style | None]] = {}  # (row, col): cell
+
+    def cursor(self, cx: int) -> None:
+        """A dim vertical rule through the empty cells of column ``cx``."""
+        rule = Style(dim=True)
+        for cy in range(self.height):
+            if not self.bits[cy][cx] and (cy, cx) not in self.marks:
+                self.marks[(cy, cx)] = ("┊", rule)
 
     def dot(self, x: int, y: int, style: Style) -> None:
         if 0 <= x < self.px and 0 <= y < self.py:
@@ -92,13 +101,25 @@ class BrailleCanvas:
                 err += dx
                 y0 += sy
 
+    def cell(self, cy: int, cx: int) -> tuple[str, Style | None]:
+        mark = self.marks.get((cy, cx))
+        if mark is not None:
+            return mark
+        b = self.bits[cy][cx]
+        return (chr(0x2800 + b) if b else " "), self.styles[cy][cx]
+
     def rows(self) -> list[Text]:
+        if not self.marks:
+            return [
+                append_runs(
+                    Text(),
+                    ((chr(0x2800 + b) if b else " ", st) for b, st in zip(bits, st_, strict=False)),
+                )
+                for bits, st_ in zip(self.bits, self.styles, strict=False)
+            ]
         return [
-            append_runs(
-                Text(),
-                ((chr(0x2800 + b) if b else " ", st) for b, st in zip(bits, styles, strict=False)),
-            )
-            for bits, styles in zip(self.bits, self.styles, strict=False)
+            append_runs(Text(), (self.cell(cy, cx) for cx in range(self.width)))
+            for cy in range(self.height)
         ]
 
 
@@ -122,47 +143,90 @@ def _y_label(y: float, log: bool) -> str:
     return text[: Y_LABEL - 1].rjust(Y_LABEL - 1)
 
 
+@dataclass(frozen=True)
+class ChartView:
+    """How a chart is drawn: its scale (``log`` None: chosen from the data), robust or full
+    y range, the step window (None: every step) and the inspect cursor's step."""
+
+    log: bool | None = False
+    full: bool = False
+    smoothing: float = 0.0
+    x_range: tuple[float, float] | None = None
+    cursor: float | None = None
+
+
+def _visible(d: CurveData, x_range: tuple[float, float] | None) -> list[float]:
+    if x_range is None:
+        return [*d.lows, *d.highs]
+    a, b = x_range
+    keep = [i for i, s in enumerate(d.steps) if a <= s <= b]
+    return [d.lows[i] for i in keep] + [d.highs[i] for i in keep]
+
+
+def resolve_log(series: Sequence[ChartSeries], view: ChartView) -> bool:
+    """The scale drawn: the view's, or (None) log when the visible values span decades."""
+    if view.full:
+        return False  # the full range is the linear one
+    if view.log is not None:
+        return view.log
+    return wants_log(v for s in series for v in _visible(s.data, view.x_range))
+
+
 def render_chart(
     series: Sequence[ChartSeries],
     width: int,
     height: int,
     *,
-    log: bool = False,
+    log: bool | None = False,
     smoothing: float = 0.0,
     empty: str = "waiting for data…",
+    view: ChartView | None = None,
 ) -> list[Text]:
     """The chart as ``height`` lines of ``width`` cells (axis labels included)."""
+    view = view or ChartView(log=log, smoothing=smoothing)
     plot_w, plot_h = width - Y_LABEL, height - 1
     if plot_w < 4 or plot_h < 2:
         return [Text("(too small)", style="dim")]
+    log = resolve_log(series, view)
     data = [(s, _log_data(s.data) if log else s.data) for s in series]
     data = [(s, d) for s, d in data if d.steps]
     if not data:
         return [Text(empty, style="dim")]
-    x0 = min(d.steps[0] for _, d in data)
-    x1 = max(max(d.steps[-1], d.end) for _, d in data)
+    if view.x_range is not None:
+        x0, x1 = view.x_range
+    else:
+        x0 = min(d.steps[0] for _, d in data)
+        x1 = max(max(d.steps[-1], d.end) for _, d in data)
     canvas = BrailleCanvas(plot_w, plot_h)
     cols: list[tuple[ChartSeries, list[Column | None]]] = []
     for s, d in data:
         cols.append((s, decimate(d.steps, d.lows, d.highs, canvas.px, d.means, x0, x1)))
-    y_lo, y_hi = _y_range(cols, log)
-    scale = (canvas.py - 1) / (y_hi - y_lo)
-    _draw(canvas, cols, lambda y: int(round((y_hi - y) * scale)), smoothing)
-    return [*_with_y_labels(canvas, y_lo, y_hi, scale, log), _x_axis(width, plot_w, x0, x1)]
+    values = [v for _, cs in cols for c in cs if c is not None for v in (c.low, c.high)]
+    yr = y_range(values, robust=not (log or view.full), floor_zero=not log)
+    if yr is None:
+        return [Text("no values in this step range", style="dim")]
+    scale = (canvas.py - 1) / (yr.hi - yr.lo)
+    _draw(canvas, cols, lambda y: int(round((yr.hi - y) * scale)), view.smoothing)
+    if yr.clipped:
+        _mark_clipped(canvas, cols, yr)
+    if view.cursor is not None and x1 > x0 and x0 <= view.cursor <= x1:
+        canvas.cursor((int((view.cursor - x0) * (canvas.px - 1) / (x1 - x0))) >> 1)
+    return [*_with_y_labels(canvas, yr.lo, yr.hi, scale, log), _x_axis(width, plot_w, x0, x1)]
 
 
-def _y_range(cols: list[tuple[ChartSeries, list[Column | None]]], log: bool) -> tuple[float, float]:
-    """The y axis: the columns' extent, padded 3%; zero-floored when the data is >= 0."""
-    y_lo = min(c.low for _, cs in cols for c in cs if c is not None)
-    y_hi = max(c.high for _, cs in cols for c in cs if c is not None)
-    if y_hi - y_lo < 1e-12 * max(1.0, abs(y_hi)):
-        pad = abs(y_hi) * 0.1 or 1.0
-        return y_lo - pad, y_hi + pad
-    pad = (y_hi - y_lo) * 0.03
-    low = y_lo - pad
-    if not log and y_lo >= 0 > low:
-        low = 0.0  # a loss or an accuracy never goes below zero: nor does its axis
-    return low, y_hi + pad
+def _mark_clipped(
+    canvas: BrailleCanvas, cols: list[tuple[ChartSeries, list[Column | None]]], yr: YRange
+) -> None:
+    """▲ on the top row above a value beyond the axis, ▼ on the bottom row below one."""
+    for s, cs in cols:
+        style = Style(color=s.color, bold=True)
+        for x, c in enumerate(cs):
+            if c is None:
+                continue
+            if c.high > yr.hi:
+                canvas.marks[(0, x >> 1)] = ("▲", style)
+            if c.low < yr.lo:
+                canvas.marks[(canvas.height - 1, x >> 1)] = ("▼", style)
 
 
 def _draw(

@@ -17,8 +17,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import Screen
-from textual.widgets import Footer
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.store import STAT_COLUMNS
@@ -28,7 +28,9 @@ from tui_trainer.tui.follow import HEAT_STATS, RunFollower, RunSnapshot
 from tui_trainer.tui.messages import FindingsReady, RunSnapshotReady, SystemStatsReady
 from tui_trainer.tui.overlay import LOSS_LINES, metric_lines, overlay, run_labels
 from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.screens.metrics import MetricsScreen
 from tui_trainer.tui.screens.panes import PANE_BINDINGS, PANES, PaneKeys
+from tui_trainer.tui.screens.step_axis import STEP_BINDINGS, StepAxis
 from tui_trainer.tui.widgets.activation_table import ActivationTable
 from tui_trainer.tui.widgets.curve_chart import CurveChart
 from tui_trainer.tui.widgets.exhibit_panel import ExhibitPanel
@@ -61,7 +63,7 @@ FINAL_NOTES = {
 }
 
 
-class DashboardScreen(PaneKeys, Screen[None]):
+class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
     """Curves, gradient heatmap, layer bars, activations, findings and status of runs."""
 
     BINDINGS = [
@@ -70,8 +72,10 @@ class DashboardScreen(PaneKeys, Screen[None]):
         Binding("s", "stop", "stop"),
         Binding("c", "checkpoint", "checkpoint"),
         Binding("l", "toggle_log", "log"),
+        Binding("f", "full_range", "full range", show=False),
         Binding("m", "smoothing", "smooth"),
         Binding("g", "next_stat", "statistic"),
+        Binding("a", "metrics", "all metrics"),
         Binding("tab", "switch_run(1)", "next run", priority=True),
         Binding("shift+tab", "switch_run(-1)", "previous run", show=False, priority=True),
         Binding("1", "zoom('curves')", "curves", show=False),
@@ -79,15 +83,16 @@ class DashboardScreen(PaneKeys, Screen[None]):
         Binding("3", "zoom('activations')", "activations", show=False),
         Binding("4", "zoom('findings')", "findings", show=False),
         Binding("5", "zoom('exhibit')", "exhibit", show=False),
-        Binding("0", "zoom('')", "all panels", show=False),
-        *PANE_BINDINGS,
+        *PANE_BINDINGS,  # o, v, y, j/k, enter (screens/panes.py)
+        *STEP_BINDINGS,  # 0, + -, < >, i, ← → (screens/step_axis.py)
         Binding("r", "app.show_runs", "runs"),
         Binding("escape", "back", "back"),
     ]
 
     zoom: reactive[str] = reactive("")
     selected: reactive[int] = reactive(0)
-    log_scale: reactive[bool] = reactive(False)
+    log_scale: reactive[bool | None] = reactive(None)  # None: log when a curve spans decades
+    full_range: reactive[bool] = reactive(False)
     smoothing: reactive[float] = reactive(0.0)
     heat_stat: reactive[str] = reactive(HEAT_STATS[0])
     selected_layer: reactive[int] = reactive(0)
@@ -112,6 +117,7 @@ class DashboardScreen(PaneKeys, Screen[None]):
         with Horizontal(id="curves"):
             yield CurveChart("loss", id="loss")
             yield CurveChart("accuracy", id="metric")
+        yield Static(id="inspect")
         with Horizontal(id="gradients", classes="panel"):
             yield GradientHeatmap(id="heatmap")
             yield LayerBars(id="bars")
@@ -140,6 +146,9 @@ class DashboardScreen(PaneKeys, Screen[None]):
         self.set_interval(1.0, self.diagnose_if_live)
         self.diagnose(self.current_dir)
         self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()  # what came while the metrics view covered it
 
     def on_resize(self) -> None:
         compact = self.size.width < 100 or self.size.height < 30
@@ -237,8 +246,10 @@ class DashboardScreen(PaneKeys, Screen[None]):
 
     # -- drawing --------------------------------------------------------------------
     def redraw(self) -> None:
-        """Draw from the latest snapshots (a timer: at most every REFRESH_S)."""
-        if not self._dirty:
+        """Draw from the latest snapshots (a timer: at most every REFRESH_S); not while a
+        full screen (the metrics view) covers this one: it is drawn when it shows again."""
+        top = self.app.screen
+        if not self._dirty or (top is not self and not isinstance(top, ModalScreen)):
             return
         self._dirty = False
         self._drawn_at = time.monotonic()
@@ -275,7 +286,10 @@ class DashboardScreen(PaneKeys, Screen[None]):
             series, legend = overlay(snaps, labels, selected, chart_lines)
             chart = self.query_one(chart_id, CurveChart)
             chart.set_series(series, legend, title if chart_id == "#metric" else None)
-        self.query_one("#metric", CurveChart).log = self.log_scale and log_ok
+        self.query_one("#metric", CurveChart).log = self.log_scale if log_ok else False
+        self.inspect_names = tuple(line.name for line in (*LOSS_LINES, *lines))
+        self.inspect_labels = tuple(labels)
+        self.apply_step_axis()
 
     def _draw_layers(self, snap: RunSnapshot) -> None:
         names = [str(layer["name"]) for layer in snap.layers]
@@ -347,10 +361,24 @@ class DashboardScreen(PaneKeys, Screen[None]):
             self.diagnose(self.current_dir)
 
     def action_toggle_log(self) -> None:
-        self.log_scale = not self.log_scale
+        """Log on or off, against what the loss chart shows now (chosen or asked for)."""
+        shown = self.query_one("#loss", CurveChart).shows_log
+        self.full_range = False
+        self.log_scale = not shown
 
-    def watch_log_scale(self, value: bool) -> None:
+    def watch_log_scale(self, value: bool | None) -> None:
         self.query_one("#loss", CurveChart).log = value
+        self._dirty = True
+
+    def action_full_range(self) -> None:
+        """The full linear range (every outlier inside the axis); again: back to automatic."""
+        self.full_range = not self.full_range
+        if self.full_range:
+            self.log_scale = None
+
+    def watch_full_range(self, value: bool) -> None:
+        for chart in self.query(CurveChart):
+            chart.full = value
         self._dirty = True
 
     def action_smoothing(self) -> None:
@@ -370,11 +398,19 @@ class DashboardScreen(PaneKeys, Screen[None]):
         if self.is_mounted:
             self._title_gradients()
 
+    def action_metrics(self) -> None:
+        """Every recorded scalar of the runs shown, as a grid of charts (MetricsScreen)."""
+        snaps = [self.snaps.get(d) for d in self.run_dirs]
+        live = any(s is None or s.live for s in snaps)
+        self.app.push_screen(MetricsScreen(self.run_dirs, run_labels(self.run_dirs, snaps), live))
+
     def action_zoom(self, panel: str) -> None:
         self.zoom = "" if panel == self.zoom else panel
 
     def action_back(self) -> None:
-        if self.zoom:
+        if self.cursor is not None:
+            self.action_inspect()
+        elif self.zoom:
             self.zoom = ""
         elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()

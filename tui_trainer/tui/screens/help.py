@@ -20,8 +20,20 @@ ABOUT = {
         "to dark towards the input is a vanishing gradient. Keys 1-5 zoom a panel; o, v "
         "and y show the console (output.log), the overview (config, versions, history, "
         "how to repeat the run) and the system figures; j/k select a layer and enter (or "
-        "a click on its row) opens its own view. 0 or escape returns. A click on a run's "
-        "tab selects it (tab does the same)."
+        "a click on its row) opens its own view; escape returns, 0 shows every panel and "
+        "every step. A click on a run's tab selects it (tab does the same). A curve "
+        "spanning 3+ decades is drawn on a log axis by itself (the title says 'log, "
+        "auto'); a lone outlier does not set the range: it is clipped and marked ▲ or ▼ "
+        "at the chart's edge (f shows the full linear range). + and - (or the mouse wheel) "
+        "zoom the step axis of both charts, < > pan; i puts a cursor on the charts and "
+        "lists every curve's recorded value at its step (← → move it). a: every recorded "
+        "scalar as a grid of charts."
+    ),
+    "MetricsScreen": (
+        "One chart per recorded scalar (a script's own mon.log names too), the runs of a "
+        "group overlaid. / filters: a glob (val/*, grad_norm/blocks.1*) or a substring; "
+        "several, separated by spaces, match any. The filter is remembered in each run's "
+        "view.json. [ ] or PageUp/PageDown turn the page."
     ),
     "PickerScreen": (
         "Presets grouped by lecture section, ordered by the lecture's claim. Enter trains "

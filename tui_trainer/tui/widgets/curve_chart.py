@@ -5,24 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.events import MouseScrollDown, MouseScrollUp
 from textual.markup import escape
 from textual.reactive import reactive
 
-from tui_trainer.tui.plot import ChartSeries, render_chart
+from tui_trainer.tui.fmt import fmt_steps
+from tui_trainer.tui.plot import ChartSeries, ChartView, render_chart, resolve_log
 from tui_trainer.tui.widgets.lines import TextLines
 
 __all__ = ["CurveChart"]
 
 
 class CurveChart(TextLines):
-    """Curves with min/max envelopes; ``log`` and ``smoothing`` are set by the dashboard."""
+    """Curves with min/max envelopes; the dashboard sets the view: ``log`` (None: log when
+    the values span decades), ``full`` (the full linear range, outliers included),
+    ``smoothing``, the step window ``x_range`` and the inspect ``cursor``."""
 
     DEFAULT_CSS = """
     CurveChart { height: 1fr; min-height: 4; }
     """
 
-    log: reactive[bool] = reactive(False)
+    log: reactive[bool | None] = reactive(None)
+    full: reactive[bool] = reactive(False)
     smoothing: reactive[float] = reactive(0.0)
+    x_range: reactive[tuple[float, float] | None] = reactive(None)
+    cursor: reactive[float | None] = reactive(None)
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -47,8 +54,13 @@ class CurveChart(TextLines):
 
     def _update_title(self) -> None:
         flags = []
-        if self.log:
-            flags.append("log")
+        if self.shows_log:
+            flags.append("log" if self.log else "log, auto")
+        if self.full:
+            flags.append("full range")
+        if self.x_range is not None:
+            a, b = self.x_range
+            flags.append(f"steps {fmt_steps(int(a))}–{fmt_steps(int(b))}")
         if self.smoothing:
             flags.append(f"ema {self.smoothing:g}")
         legend = "  ".join(
@@ -58,15 +70,36 @@ class CurveChart(TextLines):
         extra = f" [dim]({', '.join(flags)})[/]" if flags else ""
         self.border_title = f"[b]{self.title}[/]{extra}  {legend}"
 
-    def watch_log(self) -> None:
+    @property
+    def view(self) -> ChartView:
+        return ChartView(self.log, self.full, self.smoothing, self.x_range, self.cursor)
+
+    @property
+    def shows_log(self) -> bool:
+        """Whether the chart is drawn on a log scale (asked for, or chosen from the data)."""
+        return resolve_log(self.series, self.view)
+
+    def _view_changed(self) -> None:
         self._update_title()
         self.invalidate()
 
-    def watch_smoothing(self) -> None:
-        self._update_title()
+    watch_log = watch_full = watch_smoothing = watch_x_range = _view_changed
+
+    def watch_cursor(self) -> None:
         self.invalidate()
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        self._wheel(event, 2.0)
+
+    def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
+        self._wheel(event, 0.5)
+
+    def _wheel(self, event: MouseScrollUp | MouseScrollDown, factor: float) -> None:
+        """The mouse wheel zooms the step axis of a screen that has one (the dashboard)."""
+        zoom = getattr(self.screen, "action_step_zoom", None)
+        if zoom is not None:
+            event.stop()
+            zoom(factor)
 
     def lines(self, width: int, height: int) -> list[Text]:
-        return render_chart(
-            self.series, width, height, log=self.log, smoothing=self.smoothing, empty=self.empty
-        )
+        return render_chart(self.series, width, height, empty=self.empty, view=self.view)
