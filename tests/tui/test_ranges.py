@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tui_trainer.tui.plot import ChartSeries, ChartView, render_chart
+from tui_trainer.tui.plot import ChartSeries, ChartView, render_chart, resolve_log
 from tui_trainer.tui.ranges import quantile, wants_log, y_range
 from tui_trainer.tui.series import MinMaxSeries
 
@@ -88,3 +88,12 @@ def test_the_chart_chooses_log_for_decades():
     assert 0.5 < float(auto[-2].plain[:7]) < 2  # the bottom label: where it ends (2)
     linear = render_chart(series, 60, 12, view=ChartView(log=False))
     assert float(linear[-2].plain[:7]) == 0
+
+
+def test_the_scale_is_chosen_from_the_steps_shown():
+    data = _data([1e6 * 10 ** (-i / 100) + 1 for i in range(600)])  # 1e6 down to ~1
+    series = [ChartSeries("loss", data, "red")]
+    assert resolve_log(series, ChartView(log=None))
+    assert not resolve_log(series, ChartView(log=None, x_range=(400, 599)))  # ~2..101
+    assert not resolve_log(series, ChartView(log=None, full=True))
+    assert resolve_log(series, ChartView(log=True, x_range=(400, 599)))

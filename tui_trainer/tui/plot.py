@@ -9,6 +9,7 @@ full span, so a spike is drawn even when thousands of steps share one column.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from tui_trainer.tui.fmt import fmt_num, fmt_steps
-from tui_trainer.tui.ranges import YRange, wants_log, y_range
+from tui_trainer.tui.ranges import YRange, finite, wants_log, y_range
 from tui_trainer.tui.series import Column, CurveData, decimate, ema
 
 __all__ = ["BrailleCanvas", "ChartSeries", "ChartView", "render_chart", "resolve_log"]
@@ -155,12 +156,19 @@ class ChartView:
     cursor: float | None = None
 
 
-def _visible(d: CurveData, x_range: tuple[float, float] | None) -> list[float]:
-    if x_range is None:
-        return [*d.lows, *d.highs]
-    a, b = x_range
-    keep = [i for i, s in enumerate(d.steps) if a <= s <= b]
-    return [d.lows[i] for i in keep] + [d.highs[i] for i in keep]
+def _visible_extremes(d: CurveData, x_range: tuple[float, float] | None) -> tuple[float, float]:
+    """The lowest low and highest high of the buckets inside ``x_range`` (inf, -inf if none)."""
+    lows, highs = d.lows, d.highs
+    if x_range is not None:
+        i, j = bisect_left(d.steps, x_range[0]), bisect_right(d.steps, x_range[1])
+        lows, highs = lows[i:j], highs[i:j]
+    if not lows:
+        return math.inf, -math.inf
+    lo, hi = min(lows), max(highs)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # a NaN or inf from elsewhere
+        vs = finite([*lows, *highs])
+        return (min(vs), max(vs)) if vs else (math.inf, -math.inf)
+    return lo, hi
 
 
 def resolve_log(series: Sequence[ChartSeries], view: ChartView) -> bool:
@@ -169,7 +177,8 @@ def resolve_log(series: Sequence[ChartSeries], view: ChartView) -> bool:
         return False  # the full range is the linear one
     if view.log is not None:
         return view.log
-    return wants_log(v for s in series for v in _visible(s.data, view.x_range))
+    ends = [_visible_extremes(s.data, view.x_range) for s in series]
+    return wants_log([min(e[0] for e in ends), max(e[1] for e in ends)]) if ends else False
 
 
 def render_chart(
