@@ -99,7 +99,7 @@ class ConsolePane(Vertical):
             view.clear()
         self.missing = message.missing
         view.append(message.lines)
-        self._head()
+        self.call_after_refresh(self._head)  # after the view has scrolled to its new end
 
     def _head(self) -> None:
         view = self.view
