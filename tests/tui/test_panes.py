@@ -260,3 +260,17 @@ async def test_a_click_on_an_activation_row_opens_that_layer(recorded_run, fake_
         table = screen.query_one(ActivationTable)
         assert table.selected == 3  # the selection stays, lit in the table and the heatmap
         assert screen.query_one(GradientHeatmap).selected == 3
+
+
+async def test_console_of_a_run_without_a_log_says_so(recorded_run, fake_diagnose):
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("o")
+        pane = app.screen.query_one(ConsolePane)
+        await wait_for(pilot, lambda: pane.missing, timeout=30)
+        await pilot.pause(0.1)
+        assert "(none: nothing printed yet)" in _text(pane.query_one("#console-head"))
+        (recorded_run / "output.log").write_text("late line\n")  # it appears when written
+        await wait_for(pilot, lambda: pane.view.lines == ["late line"], timeout=30)
+        assert not pane.missing
