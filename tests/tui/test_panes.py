@@ -49,7 +49,7 @@ def real_run(tmp_path_factory) -> Path:
     done = subprocess.run(
         [sys.executable, "-m", "tui_trainer", "run", "xor-mlp", "--set", "train.max_steps=40",
          "--runs-dir", str(runs)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (info,) = list_runs(runs)
@@ -65,11 +65,11 @@ async def test_console_shows_the_log_of_a_real_run(real_run, fake_diagnose):
         await pilot.press("o")
         pane = app.screen.query_one(ConsolePane)
         view = pane.query_one(ConsoleView)
-        await wait_for(pilot, lambda: view.lines == log_lines)
+        await wait_for(pilot, lambda: view.lines == log_lines, timeout=30)
         assert pane.display and not app.screen.query_one("#curves").display
         assert "finished after 40 steps" in _text(view)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen.zoom == "")
+        await wait_for(pilot, lambda: app.screen.zoom == "", timeout=30)
 
 
 async def test_console_follows_appended_lines_and_finds_text(recorded_run, fake_diagnose):
@@ -80,10 +80,10 @@ async def test_console_follows_appended_lines_and_finds_text(recorded_run, fake_
         await dashboard_ready(pilot)
         await pilot.press("o")
         view = app.screen.query_one(ConsoleView)
-        await wait_for(pilot, lambda: len(view.lines) == 200)
+        await wait_for(pilot, lambda: len(view.lines) == 200, timeout=30)
         with log.open("a") as f:
             f.write("Traceback (most recent call last):\nValueError: boom\n")
-        await wait_for(pilot, lambda: view.lines[-1] == "ValueError: boom")
+        await wait_for(pilot, lambda: view.lines[-1] == "ValueError: boom", timeout=30)
         await pilot.pause(0.1)
         assert "ValueError: boom" in _text(view)  # it follows the end
         await pilot.press("slash", *"line 1", "enter")
@@ -105,7 +105,7 @@ async def test_overview_shows_config_provenance_and_commands(real_run, fake_diag
         await dashboard_ready(pilot)
         await pilot.press("v")
         pane = app.screen.query_one(OverviewPane)
-        await wait_for(pilot, lambda: pane.overview is not None)
+        await wait_for(pilot, lambda: pane.overview is not None, timeout=30)
         await pilot.pause(0.1)
         text = _pane_text(pane)
         meta = pane.overview.meta
@@ -128,7 +128,7 @@ async def test_system_pane_draws_the_sys_scalars_a_real_run_recorded(real_run, f
         await dashboard_ready(pilot)
         await pilot.press("y")
         pane = app.screen.query_one(SystemPane)
-        await wait_for(pilot, lambda: len(pane.charts) == 2)
+        await wait_for(pilot, lambda: len(pane.charts) == 2, timeout=30)
         titles = [c.title for c in pane.charts]
         assert titles == ["CPU % of one core (training process)",
                           "resident memory MB (training process)"]  # fmt: skip
@@ -171,7 +171,7 @@ async def test_layer_view_shows_what_the_store_holds(recorded_run, fake_diagnose
         await pilot.press("j", "j", "enter")
         screen = app.screen
         pane = screen.query_one(LayerPane)
-        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 2)
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 2, timeout=30)
         assert screen.zoom == "layer" and pane.display
         steps = list(range(10, 301, 10))
         for stat in ("grad_norm", "out_grad_norm", "update_ratio", "act_std", "sat_frac"):
@@ -189,9 +189,9 @@ async def test_layer_view_shows_what_the_store_holds(recorded_run, fake_diagnose
         head = _text(pane.query_one("#layer-head"))
         assert "2 blocks.2" in head and "1,056 params" in head and "step 300" in head
         await pilot.press("k")  # another layer from inside the view
-        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 1)
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 1, timeout=30)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: screen.zoom == "")
+        await wait_for(pilot, lambda: screen.zoom == "", timeout=30)
 
 
 async def test_clicks_on_a_heatmap_row_and_a_run_tab(tmp_path, fake_diagnose):
@@ -208,14 +208,16 @@ async def test_clicks_on_a_heatmap_row_and_a_run_tab(tmp_path, fake_diagnose):
         tabs = screen.query_one(RunTabs)
         start, _ = tabs.spans[1]
         await pilot.click(RunTabs, offset=(start + 2, 0))  # the second run's tab
-        await wait_for(pilot, lambda: screen.selected == 1)
+        await wait_for(pilot, lambda: screen.selected == 1, timeout=30)
         heat = screen.query_one(GradientHeatmap)
         groups = heat._groups
         row = next(i for i, g in enumerate(groups) if g[0] == 4 and g[2])
         await pilot.click(GradientHeatmap, offset=(3, row + 1))  # +1: the step axis line
-        await wait_for(pilot, lambda: screen.zoom == "layer" and screen.selected_layer == 4)
+        await wait_for(
+            pilot, lambda: screen.zoom == "layer" and screen.selected_layer == 4, timeout=30
+        )
         pane = screen.query_one(LayerPane)
-        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 4)
+        await wait_for(pilot, lambda: pane.data is not None and pane.data.layer == 4, timeout=30)
         assert pane.shown == (dirs[1], 4)
 
 
@@ -226,13 +228,13 @@ async def test_every_pane_is_reachable_at_80x24_and_listed_in_help(recorded_run,
         screen = app.screen
         for key, pane in (("o", "console"), ("v", "overview"), ("y", "system"), ("enter", "layer")):
             await pilot.press(key)
-            await wait_for(pilot, lambda pane=pane: screen.zoom == pane)
+            await wait_for(pilot, lambda pane=pane: screen.zoom == pane, timeout=30)
             widget = screen.query_one(f"#{pane}")
             assert widget.display and widget.region.height >= 15 and widget.region.width == 80
             await pilot.press("escape")
-            await wait_for(pilot, lambda: screen.zoom == "")
+            await wait_for(pilot, lambda: screen.zoom == "", timeout=30)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=30)
         table = app.screen.query(Static)[1].content
         keys = {str(row) for row in table.columns[0]._cells}
         descriptions = {str(row) for row in table.columns[1]._cells}
@@ -246,11 +248,29 @@ async def test_a_click_on_an_activation_row_opens_that_layer(recorded_run, fake_
         await dashboard_ready(pilot)
         screen = app.screen
         await pilot.click(ActivationTable, offset=(2, 4))  # row 0 is the header: layer 3
-        await wait_for(pilot, lambda: screen.zoom == "layer" and screen.selected_layer == 3)
+        await wait_for(
+            pilot, lambda: screen.zoom == "layer" and screen.selected_layer == 3, timeout=30
+        )
         pane = screen.query_one(LayerPane)
-        await wait_for(pilot, lambda: pane.data is not None and pane.data.name == "blocks.3")
+        await wait_for(
+            pilot, lambda: pane.data is not None and pane.data.name == "blocks.3", timeout=30
+        )
         await pilot.press("escape")
-        await wait_for(pilot, lambda: screen.zoom == "")
+        await wait_for(pilot, lambda: screen.zoom == "", timeout=30)
         table = screen.query_one(ActivationTable)
         assert table.selected == 3  # the selection stays, lit in the table and the heatmap
         assert screen.query_one(GradientHeatmap).selected == 3
+
+
+async def test_console_of_a_run_without_a_log_says_so(recorded_run, fake_diagnose):
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("o")
+        pane = app.screen.query_one(ConsolePane)
+        await wait_for(pilot, lambda: pane.missing, timeout=30)
+        await pilot.pause(0.1)
+        assert "(none: nothing printed yet)" in _text(pane.query_one("#console-head"))
+        (recorded_run / "output.log").write_text("late line\n")  # it appears when written
+        await wait_for(pilot, lambda: pane.view.lines == ["late line"], timeout=30)
+        assert not pane.missing

@@ -49,6 +49,7 @@ class ConsolePane(Vertical):
         self.run_dir: Path | None = None
         self.missing = False
         self.remote = False
+        self.watched = False  # a script's own loop (tui_trainer.watch): its output is its own
         self.generation = 0  # bumped at each start: lines of an older worker are dropped
 
     def compose(self) -> ComposeResult:
@@ -65,6 +66,7 @@ class ConsolePane(Vertical):
         if snap.run_dir == self.run_dir:
             return
         self.run_dir, self.missing, self.remote = snap.run_dir, False, bool(snap.remote)
+        self.watched = snap.kind == "watch"
         self.view.clear()
         self.generation += 1
         self.tail(snap.run_dir, self.generation)
@@ -99,13 +101,19 @@ class ConsolePane(Vertical):
             view.clear()
         self.missing = message.missing
         view.append(message.lines)
-        self._head()
+        self.call_after_refresh(self._head)  # after the view has scrolled to its new end
 
     def _head(self) -> None:
         view = self.view
         text = Text("output.log", "bold")
         if self.missing:
-            why = "a copy of a remote run has no log here" if self.remote else "nothing printed yet"
+            why = (
+                "a copy of a remote run has no log here"
+                if self.remote
+                else "a watched script prints to its own terminal"
+                if self.watched
+                else "nothing printed yet"
+            )
             text.append(f"  (none: {why})", "dim")
         else:
             n = len(view.lines)
