@@ -39,7 +39,7 @@ def test_stop_request_and_sigterm(runs_dir):
     r = RunReader(proc.run_dir)
     assert wait_for(lambda: r.meta().get("status") == "running")
     send_control(r.run_dir, "stop")
-    assert proc.wait(60) == 0
+    assert proc.wait(60) == 1  # stopped: 1, as the headless run's exit code
     assert r.status() == "stopped"
     assert (proc.run_dir / "checkpoints" / "last.pt").is_file()
 
@@ -47,7 +47,7 @@ def test_stop_request_and_sigterm(runs_dir):
     r = RunReader(proc.run_dir)
     assert wait_for(lambda: r.meta().get("status") == "running")
     os.kill(proc.pid, signal.SIGTERM)
-    assert proc.wait(60) == 0
+    assert proc.wait(60) == 1  # stopped: 1, as the headless run's exit code
     assert r.status() == "stopped"
     assert r.events("status")[-1][3]["reason"] == "signal SIGTERM"
 

@@ -40,7 +40,7 @@ def test_start_watch_and_stop_all(supervisor):
         assert wait_for(lambda: r.meta().get("status") == "running")
     sup.stop_all()  # a stop row; the child checkpoints and exits
     code, error = sup.wait_for_end(process)
-    assert (code, error) == (0, "")
+    assert (code, error) == (1, "")  # stopped: exit code 1, as `run`'s
     assert sup.live() == []
     with RunReader(process.run_dir) as r:
         assert r.status() == "stopped"
