@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -89,7 +89,9 @@ def run(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key=value override, e.g. optim.lr=0.01.")
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")
+    ] = None,
     runs_dir: RunsDir = None,
     presets_dir: PresetsDir = None,
     json_out: JsonOut = False,
@@ -98,12 +100,21 @@ def run(
         bool,
         typer.Option("--detach", help="Train in the background; print the run id and return."),
     ] = False,
+    nproc: Annotated[
+        int, typer.Option("--nproc", help="Processes (per node) through torch.distributed (DDP).")
+    ] = 1,
+    nnodes: Annotated[int, typer.Option("--nnodes", help="With --nproc: machines.")] = 1,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine's rank.")] = 0,
+    rdzv_endpoint: Annotated[
+        str, typer.Option("--rdzv-endpoint", help="HOST:PORT of node 0 (--nnodes > 1).")
+    ] = "",
 ) -> None:
     """Train a preset headless, record the run, print a summary (--detach: in the background)."""
     from rich.console import Console
 
-    from tui_trainer.cli.headless import summary_table, train_config
+    from tui_trainer.cli.headless import train_config
     from tui_trainer.config import find_preset
+    from tui_trainer.runner.torchrun import Launch
 
     if variant and all_variants:
         raise fail("--variant and --all: give one or the other")
@@ -113,26 +124,45 @@ def run(
         overrides.append(f'train.device="{device}"')
     names: list[str | None] = list(p.variant_names) if all_variants and p.variants else [variant]
     configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
+    launch = Launch(nproc, nnodes, node_rank, rdzv_endpoint)
+    distributed = launch != Launch()
     if detach:
+        if distributed:
+            raise fail("--detach and --nproc/--nnodes: not together (yet); run it under nohup")
         _detach(configs, runs_dir, json_out)
         return
     console = Console(stderr=json_out)
     results = []
-    for cfg in configs:
+    if distributed:
+        from tui_trainer.cli.distributed import run_distributed
+
+        results = run_distributed(configs, launch, runs_dir, json_out)
+    for cfg in configs if not distributed else []:
         results.append(train_config(cfg, runs_dir, console, show_progress=not quiet))
         if results[-1]["status"] == "stopped":  # Ctrl+C, SIGTERM, SIGHUP, `stop`: the command
             break
+    _print_results(results, console, json_out, quiet, all_variants, distributed)
+    if any(r["status"] != "finished" for r in results):
+        raise typer.Exit(1)
+
+
+def _print_results(
+    results: list[dict], console: Any, json_out: bool, quiet: bool, many: bool, distributed: bool
+) -> None:
+    from tui_trainer.cli.distributed import world_line
+    from tui_trainer.cli.headless import summary_table
+
     if json_out:
-        print_json(results if all_variants else results[0])
+        print_json(results if many else results[0])
     else:
-        if not quiet:
+        if not quiet and all(r.get("run_id") for r in results):
             console.print(summary_table(results))
         for r in results:
+            if distributed and r.get("run_id"):
+                console.print(world_line(r), highlight=False)
             console.print(f"{r['status']}: {r['run_dir']}", highlight=False)
             if r.get("error"):
                 console.print(f"  {r['error']}", highlight=False, markup=False)
-    if any(r["status"] != "finished" for r in results):
-        raise typer.Exit(1)
 
 
 def _detach(configs: list[RunConfig], runs_dir: str | None, json_out: bool) -> None:
