@@ -92,7 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     if result.status == "crashed":
         print(f"rank {rank} crashed: {result.error}", file=sys.stderr, flush=True)
         return 1
-    dist.destroy_process_group()
+    try:  # together: a rank that tears its group down while another still uses it aborts
+        dist.barrier()
+        dist.destroy_process_group()
+    except Exception as exc:
+        print(
+            f"rank {rank} crashed: at the end: {first_line(exc, with_type=True)}", file=sys.stderr
+        )
+        return 1
     if rank == 0:
         print(f"{result.status} after {result.steps} steps ({result.steps_per_s:.1f} steps/s)")
     return 0

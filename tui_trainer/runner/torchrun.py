@@ -189,6 +189,9 @@ def _reconcile(run_dir: Path, code: int, lines: list[str]) -> None:
     ended = status not in LIVE_STATUSES and status not in ("created", "crashed")
     if ended and (code == 0 or found is None):  # e.g. a SIGTERM: the ranks stopped cleanly
         return
+    if status == "finished" and found is not None:  # trained to the end, then a rank failed
+        _warn(run_dir, int(meta.get("step") or 0), f"rank {found[0]} {found[1]} after the end")
+        return
     if found is None:
         why = f"torch.distributed.run exited with code {code}"
     elif found[1].startswith(("killed by", "exited with")):
@@ -199,5 +202,14 @@ def _reconcile(run_dir: Path, code: int, lines: list[str]) -> None:
     try:
         tail = "\n".join(lines[-20:])
         store.set_status("crashed", int(meta.get("step") or 0), error=why, log=tail)
+    finally:
+        store.close()
+
+
+def _warn(run_dir: Path, step: int, message: str) -> None:
+    store = RunStore(run_dir)
+    try:
+        store.event(step, "warning", {"message": message})
+        store.flush()
     finally:
         store.close()
