@@ -147,3 +147,35 @@ def test_a_dead_rank_ends_the_run_crashed_naming_it(tmp_path):
         error = reader.events("status")[-1][3]["error"]
     assert error.startswith("rank 1 ")  # "rank 1 killed by SIGKILL"
     _none_left(family)
+
+
+def test_two_nodes_through_a_static_rendezvous(tmp_path):
+    """--nnodes/--node-rank/--rdzv-endpoint pass through: two "nodes" on this machine, one
+    rank each; node 0 records the one run, node 1 nothing."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ["--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{port}", "--quiet"]
+    nodes = []
+    for node in (1, 0):
+        args = _cli(tmp_path / f"runs{node}")
+        args[args.index("--nproc") + 1] = "1"
+        nodes.append(
+            subprocess.Popen(
+                [*args, *common, "--node-rank", str(node), "--set", "train.max_steps=100"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(),
+            )  # fmt: skip
+        )
+    outs = [p.communicate(timeout=120) for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], [o[1][-2000:] for o in outs]
+    assert "node 1: finished (node 0 records the run)" in outs[0][0]
+    assert not (tmp_path / "runs1").exists()
+    (run_dir,) = list((tmp_path / "runs0").iterdir())
+    with RunReader(run_dir) as reader:
+        meta = reader.meta()
+    assert meta["status"] == "finished" and meta["world_size"] == 2

@@ -158,7 +158,10 @@ def _print_results(
         if not quiet and all(r.get("run_id") for r in results):
             console.print(summary_table(results))
         for r in results:
-            if distributed and r.get("run_id"):
+            if distributed and not r.get("run_id"):  # a node other than 0 records nothing
+                console.print(f"node {r['node_rank']}: {r['status']} (node 0 records the run)")
+                continue
+            if distributed:
                 console.print(world_line(r), highlight=False)
             console.print(f"{r['status']}: {r['run_dir']}", highlight=False)
             if r.get("error"):
