@@ -120,11 +120,29 @@ def _none_left(procs: list[psutil.Process]) -> None:
     assert not left, f"processes left behind: {left}"
 
 
-def test_stop_reaches_both_ranks_and_leaves_no_process(tmp_path):
+def _wait_status(run_dir: Path, status: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with RunReader(run_dir) as reader:
+            meta = reader.meta()
+        if meta.get("status") == status:
+            return meta
+        time.sleep(0.2)
+    raise AssertionError(f"not {status} within {timeout} s: {meta.get('status')}")
+
+
+def test_pause_checkpoint_stop_reach_both_ranks_and_leave_no_process(tmp_path):
     proc, run_dir, meta = _start(tmp_path / "runs")
     family = _family(proc)
     assert len(family) >= 4  # this command, torch.distributed.run, two ranks
-    send_control(run_dir, "stop")
+    send_control(run_dir, "pause")
+    paused_at = _wait_status(run_dir, "paused")["step"]
+    send_control(run_dir, "checkpoint")
+    time.sleep(1.0)  # paused: no rank steps (rank 1 waits on rank 0's agreement)
+    with RunReader(run_dir) as reader:
+        assert reader.meta()["step"] == paused_at
+        assert all(done for _, _, done in reader.controls())  # the checkpoint was handled
+    send_control(run_dir, "stop")  # a stop behind a pause is honoured
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err[-3000:]  # stopped: the command's exit code is 1
     with RunReader(run_dir) as reader:
@@ -132,6 +150,10 @@ def test_stop_reaches_both_ranks_and_leaves_no_process(tmp_path):
         stopped = reader.events("status")[-1]
     assert stopped[3].get("reason") == "stop requested"
     assert (run_dir / "checkpoints" / "last.pt").is_file()
+    with RunReader(run_dir) as reader:
+        assert reader.meta()["step"] == paused_at
+        saved = [(e[0], e[3].get("path")) for e in reader.events("checkpoint")]
+    assert saved.count((paused_at, "last.pt")) == 3  # at the pause, when asked, at the stop
     assert "crashed" not in err  # both ranks ended cleanly: rank 1 was told too
     _none_left(family)
 
