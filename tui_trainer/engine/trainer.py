@@ -41,6 +41,7 @@ from tui_trainer.engine.runtime import (
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.engine.telemetry import Telemetry
 from tui_trainer.store.liveness import process_identity
 
 __all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
@@ -125,6 +126,7 @@ class Trainer:
         )
         self.sampler = ProbeSchedule(cfg.probe.every, cfg.probe.budget, cfg.probe.histogram_every)
         self.clock = ckpt.CheckpointClock(cfg.checkpoint.every, cfg.checkpoint.every_seconds)
+        self.telemetry = Telemetry(self.device)
         self.precision = Precision(cfg.train.precision, cfg.train.compile, self.device)
         self.eager, self.scaler = self.model, self.precision.scaler  # eager: DDP under --nproc
         self.compiled = self.precision.compiled(self.model)  # sampled steps run eagerly
@@ -299,9 +301,7 @@ class Trainer:
         }
         if self.objective.has_accuracy:
             values["train/acc"] = correct_sum.item() / seen
-        if self.device.type == "cuda":
-            values["sys/cuda_mem_alloc_mb"] = torch.cuda.memory_allocated() / 2**20
-            values["sys/cuda_mem_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        values.update(self.telemetry.values())  # device figures; sys/gpu<k>/* now and then
         self.last_loss = loss
         self.store.scalars(self.step, values)
         if not math.isfinite(loss):
