@@ -39,7 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from tui_trainer.config import RunConfig  # noqa: E402
 
-GPU_TEST_FILES = ["tests/unit/test_precision.py"]  # the files holding @pytest.mark.gpu tests
+GPU_TEST_FILES = [
+    "tests/unit/test_precision.py",
+    "tests/integration/test_distributed.py",
+]  # the files holding @pytest.mark.gpu tests
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12}
 
 

@@ -201,3 +201,28 @@ def test_two_nodes_through_a_static_rendezvous(tmp_path):
     with RunReader(run_dir) as reader:
         meta = reader.meta()
     assert meta["status"] == "finished" and meta["world_size"] == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs CUDA (benchmarks/gpu_check.sh)"
+)
+def test_nccl_ranks_on_every_gpu(tmp_path):
+    """One rank per GPU with NCCL (``--nproc 1`` on a one-GPU box still goes through the
+    launcher): finished, one run, gradient statistics identical on every rank."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    args = _cli(tmp_path / "runs", "--json", "--device", "cuda")
+    args[args.index("--nproc") + 1] = str(gpus)
+    proc = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["status"] == "finished" and out["backend"] == "nccl"
+    assert out["world_size"] == gpus
+    with RunReader(out["run_dir"]) as reader:
+        spread = [v for _, v in reader.series("dist/grad_norm_spread")]
+        names = reader.scalar_names()
+    assert spread and max(spread) <= 1e-6
+    assert {f"rank{k}/steps_per_s" for k in range(gpus)} <= set(names)
+    assert "sys/cuda_mem_peak_mb" in names and any(n.startswith("sys/gpu0/") for n in names)

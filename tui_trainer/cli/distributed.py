@@ -24,8 +24,9 @@ def world_line(result: dict[str, Any]) -> str:
     world = result.get("world_size") or result.get("nproc", 1)
     batch = result.get("global_batch")
     per = f" ({result.get('rank_batch')} per process)" if result.get("rank_batch") else ""
+    noun = "process" if world == 1 else "processes"
     return (
-        f"{world} processes ({result.get('backend') or 'torch.distributed'}): "
+        f"{world} {noun} ({result.get('backend') or 'torch.distributed'}): "
         f"global batch {batch}{per}, lr {result.get('lr')}"
     )
 

@@ -101,8 +101,9 @@ def run(
         typer.Option("--detach", help="Train in the background; print the run id and return."),
     ] = False,
     nproc: Annotated[
-        int, typer.Option("--nproc", help="Processes (per node) through torch.distributed (DDP).")
-    ] = 1,
+        int | None,
+        typer.Option("--nproc", help="Processes (per node) through torch.distributed (DDP)."),
+    ] = None,
     nnodes: Annotated[int, typer.Option("--nnodes", help="With --nproc: machines.")] = 1,
     node_rank: Annotated[int, typer.Option("--node-rank", help="This machine's rank.")] = 0,
     rdzv_endpoint: Annotated[
@@ -124,8 +125,8 @@ def run(
         overrides.append(f'train.device="{device}"')
     names: list[str | None] = list(p.variant_names) if all_variants and p.variants else [variant]
     configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
-    launch = Launch(nproc, nnodes, node_rank, rdzv_endpoint)
-    distributed = launch != Launch()
+    launch = Launch(1 if nproc is None else nproc, nnodes, node_rank, rdzv_endpoint)
+    distributed = nproc is not None or launch != Launch()  # --nproc 1: one rank, through torchrun
     if detach:
         if distributed:
             raise fail("--detach and --nproc/--nnodes: not together (yet); run it under nohup")
