@@ -82,14 +82,15 @@ def test_two_ranks_train_like_one(tmp_path):
     # gradient statistics are taken after the all-reduce: the same on both ranks
     assert len(spread) >= STEPS // 10 - 1 and max(spread) <= 1e-6
     assert steps and all(v is not None and v > 0 for v in grad[-1])
-    assert elapsed < 60
+    assert elapsed < 90  # ~15-20 s alone on the 2-core box; 43 s when it was shared, load 6
 
 
 def _start(runs_dir: Path, steps: int = 10**6) -> tuple[subprocess.Popen[str], Path, dict]:
     args = _cli(runs_dir, "--quiet", "--set", f"train.max_steps={steps}")
     proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
-    )
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        start_new_session=True,  # its own process group, as in a terminal
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         runs = list(runs_dir.glob("*/run.db")) if runs_dir.exists() else []
@@ -155,6 +156,21 @@ def test_pause_checkpoint_stop_reach_both_ranks_and_leave_no_process(tmp_path):
         saved = [(e[0], e[3].get("path")) for e in reader.events("checkpoint")]
     assert saved.count((paused_at, "last.pt")) == 3  # at the pause, when asked, at the stop
     assert "crashed" not in err  # both ranks ended cleanly: rank 1 was told too
+    _none_left(family)
+
+
+def test_ctrl_c_stops_every_rank_cleanly(tmp_path):
+    """Ctrl+C reaches the command, the launcher and the ranks (one process group): the
+    ranks agree on the stop, rank 0 keeps last.pt, nothing is left running."""
+    proc, run_dir, _ = _start(tmp_path / "runs")
+    family = _family(proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    with RunReader(run_dir) as reader:
+        assert reader.status() == "stopped"
+        assert reader.events("status")[-1][3]["reason"] == "signal SIGINT"
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
     _none_left(family)
 
 
