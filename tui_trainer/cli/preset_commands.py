@@ -80,6 +80,18 @@ def show(
         typer.echo(config_to_toml(cfg), nl=False)
 
 
+# --nproc and the nodes: passed to torch.distributed.run (docs/distributed.md)
+Nproc = Annotated[
+    int | None,
+    typer.Option("--nproc", help="Processes (per node) through torch.distributed (DDP)."),
+]
+Nnodes = Annotated[int, typer.Option("--nnodes", help="With --nproc: machines.")]
+NodeRank = Annotated[int, typer.Option("--node-rank", help="This machine's rank.")]
+RdzvEndpoint = Annotated[
+    str, typer.Option("--rdzv-endpoint", help="HOST:PORT of node 0 (--nnodes > 1).")
+]
+
+
 @app.command()
 @bad_input
 def run(
@@ -100,15 +112,10 @@ def run(
         bool,
         typer.Option("--detach", help="Train in the background; print the run id and return."),
     ] = False,
-    nproc: Annotated[
-        int | None,
-        typer.Option("--nproc", help="Processes (per node) through torch.distributed (DDP)."),
-    ] = None,
-    nnodes: Annotated[int, typer.Option("--nnodes", help="With --nproc: machines.")] = 1,
-    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine's rank.")] = 0,
-    rdzv_endpoint: Annotated[
-        str, typer.Option("--rdzv-endpoint", help="HOST:PORT of node 0 (--nnodes > 1).")
-    ] = "",
+    nproc: Nproc = None,
+    nnodes: Nnodes = 1,
+    node_rank: NodeRank = 0,
+    rdzv_endpoint: RdzvEndpoint = "",
 ) -> None:
     """Train a preset headless, record the run, print a summary (--detach: in the background)."""
     from rich.console import Console
