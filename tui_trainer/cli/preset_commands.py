@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -80,6 +80,18 @@ def show(
         typer.echo(config_to_toml(cfg), nl=False)
 
 
+# --nproc and the nodes: passed to torch.distributed.run (docs/distributed.md)
+Nproc = Annotated[
+    int | None,
+    typer.Option("--nproc", help="Processes (per node) through torch.distributed (DDP)."),
+]
+Nnodes = Annotated[int, typer.Option("--nnodes", help="With --nproc: machines.")]
+NodeRank = Annotated[int, typer.Option("--node-rank", help="This machine's rank.")]
+RdzvEndpoint = Annotated[
+    str, typer.Option("--rdzv-endpoint", help="HOST:PORT of node 0 (--nnodes > 1).")
+]
+
+
 @app.command()
 @bad_input
 def run(
@@ -89,7 +101,9 @@ def run(
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="key=value override, e.g. optim.lr=0.01.")
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")
+    ] = None,
     runs_dir: RunsDir = None,
     presets_dir: PresetsDir = None,
     json_out: JsonOut = False,
@@ -98,13 +112,18 @@ def run(
         bool,
         typer.Option("--detach", help="Train in the background; print the run id and return."),
     ] = False,
+    nproc: Nproc = None,
+    nnodes: Nnodes = 1,
+    node_rank: NodeRank = 0,
+    rdzv_endpoint: RdzvEndpoint = "",
 ) -> None:
     """Train a preset headless, record the run, print a summary (--detach: in the background)."""
     from rich.console import Console
 
-    from tui_trainer.cli.headless import summary_table, train_config
+    from tui_trainer.cli.headless import train_config
     from tui_trainer.config import find_preset
     from tui_trainer.config.preflight import check_inputs
+    from tui_trainer.runner.torchrun import Launch
 
     if variant and all_variants:
         raise fail("--variant and --all: give one or the other")
@@ -116,26 +135,48 @@ def run(
     configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
     for cfg in configs:
         check_inputs(cfg)
+    launch = Launch(1 if nproc is None else nproc, nnodes, node_rank, rdzv_endpoint)
+    distributed = nproc is not None or launch != Launch()  # --nproc 1: one rank, through torchrun
     if detach:
+        if distributed:
+            raise fail("--detach and --nproc/--nnodes: not together (yet); run it under nohup")
         _detach(configs, runs_dir, json_out)
         return
     console = Console(stderr=json_out)
     results = []
-    for cfg in configs:
+    if distributed:
+        from tui_trainer.cli.distributed import run_distributed
+
+        results = run_distributed(configs, launch, runs_dir, json_out)
+    for cfg in configs if not distributed else []:
         results.append(train_config(cfg, runs_dir, console, show_progress=not quiet))
         if results[-1]["status"] == "stopped":  # Ctrl+C, SIGTERM, SIGHUP, `stop`: the command
             break
+    _print_results(results, console, json_out, quiet, all_variants, distributed)
+    if any(r["status"] != "finished" for r in results):
+        raise typer.Exit(1)
+
+
+def _print_results(
+    results: list[dict], console: Any, json_out: bool, quiet: bool, many: bool, distributed: bool
+) -> None:
+    from tui_trainer.cli.distributed import world_line
+    from tui_trainer.cli.headless import summary_table
+
     if json_out:
-        print_json(results if all_variants else results[0])
+        print_json(results if many else results[0])
     else:
-        if not quiet:
+        if not quiet and all(r.get("run_id") for r in results):
             console.print(summary_table(results))
         for r in results:
+            if distributed and not r.get("run_id"):  # a node other than 0 records nothing
+                console.print(f"node {r['node_rank']}: {r['status']} (node 0 records the run)")
+                continue
+            if distributed:
+                console.print(world_line(r), highlight=False)
             console.print(f"{r['status']}: {r['run_dir']}", highlight=False, soft_wrap=True)
             if r.get("error"):
                 console.print(f"  {r['error']}", highlight=False, markup=False)
-    if any(r["status"] != "finished" for r in results):
-        raise typer.Exit(1)
 
 
 def _detach(configs: list[RunConfig], runs_dir: str | None, json_out: bool) -> None:

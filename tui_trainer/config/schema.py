@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ MAX_DEPTH = 1000
 MAX_WIDTH = 65536
 MAX_BATCH = 1 << 20
 MAX_STEPS = 1 << 40
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"]
@@ -38,9 +40,9 @@ Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: Literal[
-        "xor", "gates", "blobs", "spirals", "digits", "mnist1d", "mnist", "cifar10"
-    ] = "digits"
+    name: Literal["xor", "gates", "blobs", "spirals", "digits", "mnist1d", "mnist", "cifar10"] = (
+        "digits"
+    )
     batch_size: int = 64
     val_fraction: float = 0.2
     size: int = 0  # image side for digits/mnist (8 or 16 for digits); 0 = native
@@ -149,7 +151,7 @@ class TrainConfig:
     epochs: int = 10
     max_steps: int = 0  # 0 = epochs decide; otherwise stop after this many steps
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     eval_every: int = 0  # steps between evaluations; 0 = once per epoch
     log_every: int = 10  # steps between training-loss records
     grad_clip: float = 0.0  # max total gradient norm; 0 = off
@@ -164,6 +166,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         _positive("train.epochs", self.epochs, 1_000_000, allow_zero=True)
+        if not DEVICE.fullmatch(self.device):
+            raise _err("train.device", "one of auto, cpu, cuda, cuda:N, mps", self.device)
         _positive("train.max_steps", self.max_steps, MAX_STEPS, allow_zero=True)
         _positive("train.eval_every", self.eval_every, MAX_STEPS, allow_zero=True)
         _positive("train.log_every", self.log_every, MAX_STEPS)
@@ -268,5 +272,3 @@ def _positive(key: str, value: int, upper: int, allow_zero: bool = False) -> Non
     low = 0 if allow_zero else 1
     if not low <= value <= upper:
         raise _err(key, f"an integer in [{low}, {upper}]", value)
-
-

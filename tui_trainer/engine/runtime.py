@@ -75,8 +75,14 @@ def pick_device(name: str) -> torch.device:
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device: cuda was asked for but torch sees no CUDA device")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device: {name} was asked for but torch sees no CUDA device")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"train.device: {name}: torch sees {torch.cuda.device_count()} CUDA device(s)"
+            )
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("train.device: mps was asked for but is not available")
     return torch.device(name)

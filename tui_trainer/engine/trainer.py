@@ -8,7 +8,6 @@ an epoch's data order is a function of (seed, epoch) and every RNG state is save
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import traceback
@@ -27,6 +26,7 @@ from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
+from tui_trainer.engine.precision import Precision
 from tui_trainer.engine.pretrain import pretrainer_for
 from tui_trainer.engine.probes import LayerProbe
 from tui_trainer.engine.provenance import provenance
@@ -127,22 +127,16 @@ class Trainer:
         )
         self.sampler = ProbeSchedule(cfg.probe.every, cfg.probe.budget, cfg.probe.histogram_every)
         self.clock = ckpt.CheckpointClock(cfg.checkpoint.every, cfg.checkpoint.every_seconds)
-        # torch.compile: plain steps run the compiled model; sampled steps run the original
-        # eagerly, because hooks added after compiling never fire (pytorch#117758).
-        self.compiled = torch.compile(self.model) if cfg.train.compile else None
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
-        self.scaler = (
-            torch.amp.GradScaler(self.device.type) if cfg.train.precision == "fp16" else None
-        )
+        self.precision = Precision(cfg.train.precision, cfg.train.compile, self.device)
+        self.eager, self.scaler = self.model, self.precision.scaler  # eager: DDP under --nproc
+        self.compiled = self.precision.compiled(self.model)  # sampled steps run eagerly
         if self.scaler is not None:
             scaler = self.scaler
             self.probe.grad_scale = lambda: scaler._scale  # noqa: SLF001 (tensor, no sync)
         self.prepared = True
 
     def _autocast(self) -> Any:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()  # entering a disabled autocast still costs
-        return torch.autocast(self.device.type, self.amp_dtype)
+        return self.precision.autocast()
 
     def _auto_eval_every(self) -> int:
         """Once an epoch, but at most ~100 evaluations a run."""
@@ -241,7 +235,7 @@ class Trainer:
         if sampled:
             self.probe.attach(histogram=self.sampler.histogram)
         with self._autocast():
-            out = model(x) if sampled or self.compiled is None else self.compiled(x)
+            out = self.eager(x) if sampled or self.compiled is None else self.compiled(x)
             loss = self.objective.loss(out, x, y)
         opt.zero_grad(set_to_none=True)
         if self.objective.trainable:

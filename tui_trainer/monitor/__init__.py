@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from tui_trainer.monitor.monitor import DEFAULT_LOG_EVERY, Monitor
+from tui_trainer.monitor.ranks import InactiveMonitor, process_rank
 
 __all__ = ["Monitor", "watch"]
 
@@ -41,7 +42,13 @@ def watch(
     runs_dir: where runs go (default ``$TUI_TRAINER_RUNS_DIR`` or ``./runs``).
     log_every: steps between training-scalar records (means over the window).
     total_steps: the run's planned length, for the app's progress bar (0: unknown).
+
+    Under torch.distributed only rank 0 records: every other rank gets an InactiveMonitor
+    (the same calls, doing nothing; ``monitor/ranks.py``).
     """
+    rank = process_rank()
+    if rank != 0:
+        return InactiveMonitor(rank)  # type: ignore[return-value]
     return Monitor(
         model,
         name,
