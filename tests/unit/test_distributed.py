@@ -108,3 +108,16 @@ def test_world_line_states_global_batch_and_lr():
     line = world_line({"world_size": 2, "backend": "gloo", "global_batch": 64, "rank_batch": 32,
                        "lr": 0.002})  # fmt: skip
     assert line == "2 processes (gloo): global batch 64 (32 per process), lr 0.002"
+
+
+def test_a_rank_killed_from_outside_is_named_even_when_a_peer_is_the_root_cause():
+    """Its peer (rank 0) fails on the broken connection and may be seen first."""
+    entry = "[{i}]:\n  time      : t\n  host      : h\n  rank      : {r} (local_rank: {r})\n"
+    report = (
+        "Failures:\n" + entry.format(i=1, r=1) + "  exitcode  : -9 (pid: 2)  (SIGKILL)\n"
+        "Root Cause (first observed failure):\n" + entry.format(i=0, r=0)
+        + "  exitcode  : 1 (pid: 1)\n"
+    )  # fmt: skip
+    assert failed_rank(report.splitlines()) == (1, "killed by SIGKILL")
+    sigterm = report.replace("-9 (pid: 2)  (SIGKILL)", "-15 (pid: 2)  (SIGTERM)")
+    assert failed_rank(sigterm.splitlines()) == (0, "exited with code 1")  # the launcher's

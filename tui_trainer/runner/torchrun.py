@@ -29,6 +29,7 @@ from tui_trainer.store import LIVE_STATUSES, RunReader, RunStore
 __all__ = ["Launch", "failed_rank", "launch_distributed", "torchrun_argv"]
 
 CRASH_LINE = re.compile(r"rank (\d+) crashed: (.*)")
+FAILURE = re.compile(r"rank\s*:\s*(\d+)[^\n]*\n\s*exitcode\s*:\s*(-?\d+)")
 ROOT_RANK = re.compile(r"rank\s*:\s*(\d+)")
 ROOT_EXIT = re.compile(r"exitcode\s*:\s*(-?\d+)")
 
@@ -82,6 +83,11 @@ def failed_rank(stderr_lines: list[str]) -> tuple[int, str] | None:
         if m and "rank 0 crashed" not in m.group(0):
             return int(m.group(1)), m.group(2).strip()
     text = "\n".join(stderr_lines)
+    report = text.rfind("Failures:")
+    if report >= 0:  # a rank killed from outside is the cause; its peers fail after it
+        for rank, code in FAILURE.findall(text, report):
+            if int(code) < 0 and int(code) != -signal.SIGTERM:  # SIGTERM: the launcher's
+                return int(rank), _exit_text(int(code))
     root = text.rfind("Root Cause")
     if root >= 0:
         rank, code = ROOT_RANK.search(text, root), ROOT_EXIT.search(text, root)
