@@ -39,11 +39,11 @@ Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"
 @dataclass(frozen=True)
 class DataConfig:
     name: Literal[
-        "xor", "gates", "blobs", "spirals", "digits", "mnist1d", "mnist", "cifar10"
+        "xor", "gates", "blobs", "spirals", "digits", "mnist1d", "shapes", "mnist", "cifar10"
     ] = "digits"
     batch_size: int = 64
     val_fraction: float = 0.2
-    size: int = 0  # image side for digits/mnist (8 or 16 for digits); 0 = native
+    size: int = 0  # image side for digits/mnist/shapes (8 or 16 for digits); 0 = native
     n: int = 0  # examples for synthetic sets; 0 = the set's default
     noise: float = 0.0
     train_subset: int = 0  # keep only this many training examples; 0 = all
