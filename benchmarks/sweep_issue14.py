@@ -7,7 +7,8 @@ probes, evaluation or recording, and prints the numbers its checks read.
 
 Per run it prints one line: the steps at which the windowed train/acc first reaches each
 target (the verify "reach" number), the last window's train/loss (the verify "final"
-number), and the wall time. Confirm a setting with ``tui_trainer verify`` afterwards.
+number), the wall time and the process CPU time (cpu_s: close to the
+unloaded single-thread wall time on a shared machine). Confirm a setting with ``tui_trainer verify`` afterwards.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def train(cfg, targets):  # noqa: ANN001, ANN201
     reach = {t: None for t in targets}
     loss_sum = correct = seen = 0.0
     curve = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.train()
     for step in range(total):
         x, y = batches.batch(step)
@@ -66,7 +67,8 @@ def train(cfg, targets):  # noqa: ANN001, ANN201
             if lw != lw:
                 break
     return {"reach": reach, "final_loss": curve[-1][1], "final_acc": curve[-1][2],
-            "secs": round(time.perf_counter() - t0, 1), "steps": total, "epochs": total / bpe,
+            "secs": round(time.perf_counter() - t0, 1),
+            "cpu_s": round(time.process_time() - c0, 1), "steps": total, "epochs": total / bpe,
             "curve": curve}
 
 
