@@ -74,10 +74,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     kind: Literal[
-        "perceptron", "threshold", "mlp", "lenet1989", "cifar_net", "autoencoder", "factory"
+        "perceptron", "threshold", "mlp", "lenet1989", "convnet", "cifar_net", "autoencoder",
+        "factory",
     ] = "mlp"
-    depth: int = 2  # hidden layers (mlp); 6n+2 (cifar_net)
-    width: int = 64  # hidden units (mlp); base channels (cifar_net)
+    depth: int = 2  # hidden layers (mlp); conv layers (convnet); 6n+2 (cifar_net)
+    width: int = 64  # hidden units (mlp); base channels (convnet, cifar_net)
     activation: Activation = "relu"
     init: Literal["default", "xavier", "he"] = "default"
     norm: Literal["none", "batchnorm", "layernorm"] = "none"
