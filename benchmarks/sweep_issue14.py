@@ -8,7 +8,8 @@ probes, evaluation or recording, and prints the numbers its checks read.
 Per run it prints one line: the steps at which the windowed train/acc first reaches each
 target (the verify "reach" number), the last window's train/loss (the verify "final"
 number), the wall time and the process CPU time (cpu_s: close to the
-unloaded single-thread wall time on a shared machine). Confirm a setting with ``tui_trainer verify`` afterwards.
+unloaded single-thread wall time on a shared machine). Confirm a setting with
+``tui_trainer verify`` afterwards.
 """
 
 from __future__ import annotations
