@@ -145,7 +145,7 @@ def test_mnist1d_shapes() -> None:
     assert len(ds.y_train) == 240 and len(ds.y_val) == 60
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist1d", "spirals", "blobs"])
+@pytest.mark.parametrize("name", ["digits", "mnist1d", "shapes", "spirals", "blobs"])
 def test_build_leaves_global_rngs_alone(name: str) -> None:
     torch.manual_seed(123)
     np.random.seed(7)
@@ -360,3 +360,38 @@ def test_cifar_truncated_and_missing(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         build_dataset(DataConfig(name="cifar10", dir=str(tmp_path)))
     assert str(tmp_path) in str(err.value) and "test_batch.bin" in str(err.value)
+
+
+def test_shapes_classes_shapes_and_determinism() -> None:
+    from tui_trainer.engine.data import SHAPE_NAMES
+
+    cfg = DataConfig(name="shapes", n=200)
+    ds = build_dataset(cfg)
+    _check(ds, (1, 16, 16), 10)
+    assert ds.class_names == SHAPE_NAMES
+    assert len(ds.y_train) == 160 and len(ds.y_val) == 40
+    assert torch.bincount(torch.cat([ds.y_train, ds.y_val]), minlength=10).tolist() == [20] * 10
+    assert torch.isfinite(ds.x_train).all()
+    both = torch.cat([ds.x_train, ds.x_val])
+    assert abs(float(both.mean())) < 1e-4 and abs(float(both.std()) - 1) < 1e-3
+    again = build_dataset(cfg)
+    assert torch.equal(again.x_train, ds.x_train) and torch.equal(again.y_val, ds.y_val)
+    other = build_dataset(DataConfig(name="shapes", n=200, seed=3))
+    assert not torch.equal(other.x_train, ds.x_train)
+    assert build_dataset(DataConfig(name="shapes", n=50, size=32)).input_shape == (1, 32, 32)
+
+
+def test_shapes_class_is_the_shape_not_noise() -> None:
+    # The shape's polarity is random, so class means of the images cancel; of their
+    # magnitudes they do not: nearest class mean of |x| (noise-free) beats chance (10%)
+    # clearly, and on the images themselves it does not (no class-mean shortcut).
+    ds = build_dataset(DataConfig(name="shapes", n=2000, noise=1e-6))
+
+    def nearest_mean(f):  # noqa: ANN001, ANN202
+        x, y = f(ds.x_train.flatten(1)), ds.y_train
+        means = torch.stack([x[y == c].mean(0) for c in range(10)])
+        pred = torch.cdist(f(ds.x_val.flatten(1)), means).argmin(1)
+        return float((pred == ds.y_val).float().mean())
+
+    assert nearest_mean(torch.abs) > 0.2
+    assert nearest_mean(lambda t: t) < 0.2

@@ -71,6 +71,8 @@ ALL_KINDS = [
     ({"kind": "mlp", "depth": 2, "width": 16}, (1, 8, 8), (10,)),
     ({"kind": "mlp", "depth": 0}, (1, 8, 8), (10,)),
     ({"kind": "lenet1989", "activation": "tanh"}, (1, 16, 16), (10,)),
+    ({"kind": "convnet", "depth": 3, "width": 4, "activation": "tanh"}, (1, 16, 16), (10,)),
+    ({"kind": "convnet", "depth": 5, "width": 4}, (3, 8, 8), (10,)),
     ({"kind": "cifar_net", "depth": 8, "width": 4}, (3, 32, 32), (10,)),
     ({"kind": "cifar_net", "depth": 8, "width": 4}, (1, 16, 16), (10,)),
     ({"kind": "autoencoder", "hidden": (16, 8), "code_size": 2}, (1, 8, 8), (64,)),
@@ -107,6 +109,10 @@ def test_layer_names_in_depth_order() -> None:
     assert _names(_build(kind="mlp", depth=2, width=8)) == ["blocks.0", "blocks.1", "head"]
     assert _names(_build(kind="mlp", depth=0)) == ["head"]
     assert _names(_build((1, 16, 16), kind="lenet1989")) == ["h1", "h2", "h3", "out"]
+    convnet = _build((1, 16, 16), kind="convnet", depth=3, width=4)
+    assert _names(convnet) == ["convs.0", "convs.1", "convs.2", "out"]
+    assert [m.conv.out_channels for m in convnet.convs] == [4, 4, 8]
+    assert convnet.out.in_features == 8 * 2 * 2  # 16 -> 8 -> 4 -> 2
     resnet8 = _build((3, 32, 32), kind="cifar_net", depth=8, width=4)
     assert _names(resnet8) == [
         "stem",
@@ -352,6 +358,7 @@ def test_inplace_relu_forward_backward_matches_out_of_place() -> None:
         ({"kind": "mlp", "depth": 2, "width": 8, "activation": "leaky_relu"}, (1, 4, 4)),
         ({"kind": "cifar_net", "depth": 8, "width": 4, "residual": True}, (3, 8, 8)),
         ({"kind": "lenet1989"}, (1, 8, 8)),
+        ({"kind": "convnet", "depth": 3, "width": 4}, (1, 8, 8)),
     ]:
         a = _build(shape, inplace=True, **kw)
         b = _build(shape, inplace=False, **kw)

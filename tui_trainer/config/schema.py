@@ -40,12 +40,12 @@ Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: Literal["xor", "gates", "blobs", "spirals", "digits", "mnist1d", "mnist", "cifar10"] = (
-        "digits"
-    )
+    name: Literal[
+        "xor", "gates", "blobs", "spirals", "digits", "mnist1d", "shapes", "mnist", "cifar10"
+    ] = "digits"
     batch_size: int = 64
     val_fraction: float = 0.2
-    size: int = 0  # image side for digits/mnist (8 or 16 for digits); 0 = native
+    size: int = 0  # image side for digits/mnist/shapes (8 or 16 for digits); 0 = native
     n: int = 0  # examples for synthetic sets; 0 = the set's default
     noise: float = 0.0
     train_subset: int = 0  # keep only this many training examples; 0 = all
@@ -76,10 +76,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     kind: Literal[
-        "perceptron", "threshold", "mlp", "lenet1989", "cifar_net", "autoencoder", "factory"
+        "perceptron", "threshold", "mlp", "lenet1989", "convnet", "cifar_net", "autoencoder",
+        "factory",
     ] = "mlp"
-    depth: int = 2  # hidden layers (mlp); 6n+2 (cifar_net)
-    width: int = 64  # hidden units (mlp); base channels (cifar_net)
+    depth: int = 2  # hidden layers (mlp); conv layers (convnet); 6n+2 (cifar_net)
+    width: int = 64  # hidden units (mlp); base channels (convnet, cifar_net)
     activation: Activation = "relu"
     init: Literal["default", "xavier", "he"] = "default"
     norm: Literal["none", "batchnorm", "layernorm"] = "none"

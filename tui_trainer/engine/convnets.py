@@ -1,5 +1,6 @@
-"""Provides the convolutional models: LeCun et al.'s 1989 network and the CIFAR ResNets
-(6n+2 layers, option-A shortcuts; plain with ``residual = false``)."""
+"""Provides the convolutional models: LeCun et al.'s 1989 network, a plain conv net in the
+style of Krizhevsky et al.'s (conv-activation-max-pool stages, then one linear layer) and
+the CIFAR ResNets (6n+2 layers, option-A shortcuts; plain with ``residual = false``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tui_trainer.engine.layers import (
     need_image,
 )
 
-__all__ = ["BasicBlock", "CifarNet", "LeNet1989"]
+__all__ = ["BasicBlock", "CifarNet", "ConvNet", "LeNet1989"]
 
 
 class LeNet1989(Net):
@@ -66,6 +67,52 @@ class LeNet1989(Net):
             LayerUnit("h3", self.h3, self.h3.act, a, "linear"),
             LayerUnit("out", self.out, None, "identity", "output"),
         ]
+
+
+class ConvNet(Net):
+    """``depth`` stages of 5x5 conv (stride 1, padding 2) + activation + 2x2 max-pool, with
+    ``width``, ``width``, then ``2 * width`` maps, and a linear output layer: with depth 3
+    the four-layer net of Krizhevsky et al. (2012, Figure 1; cuda-convnet's CIFAR-10 net,
+    without response normalisation). Pooling stops once the maps are 1x1."""
+
+    def __init__(self, shape: tuple[int, ...], num_classes: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        need_image(shape, "convnet")
+        if cfg.depth < 1:
+            raise ModelError(f"model.depth: expected >= 1 conv layers for convnet, got {cfg.depth}")
+        c, h, w = shape
+        self.activation = cfg.activation
+        self.convs = nn.ModuleList()
+        self.pools: list[bool] = []
+        for i in range(cfg.depth):
+            c_out = cfg.width * (2 if i >= 2 else 1)
+            op = nn.Conv2d(c, c_out, 5, padding=2)
+            self.convs.append(Layer(op, make_act(cfg.activation, cfg.inplace), "conv"))
+            pool = min(h, w) >= 2
+            self.pools.append(pool)
+            if pool:
+                h, w = h // 2, w // 2
+            c = c_out
+        self.out = nn.Linear(c * h * w, num_classes)
+        for layer in self.convs:
+            init_layer(layer.conv, cfg.init, cfg.activation)
+        init_layer(self.out, cfg.init, "identity")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, pool in zip(self.convs, self.pools, strict=True):
+            x = layer(x)
+            if pool:
+                x = F.max_pool2d(x, 2)
+        return self.out(x.flatten(1))
+
+    def first_layer_filters(self) -> torch.Tensor:
+        """The first conv layer's kernels, shape (width, C, 5, 5), detached."""
+        return self.convs[0].conv.weight.detach()
+
+    def layer_units(self) -> list[LayerUnit]:
+        a = self.activation
+        units = [LayerUnit(f"convs.{i}", m, m.act, a, "conv") for i, m in enumerate(self.convs)]
+        return units + [LayerUnit("out", self.out, None, "identity", "output")]
 
 
 def _conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:

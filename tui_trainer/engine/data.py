@@ -27,6 +27,9 @@ from tui_trainer.config.preflight import CIFAR_FILES, MNIST_FILES
 __all__ = ["DataError", "Dataset", "augment_batch", "build_dataset", "epoch_order", "num_batches"]
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
+SHAPE_NAMES = (
+    "disk", "square", "triangle", "plus", "ring", "diamond", "cross", "ell", "tee", "frame",
+)
 CIFAR_NAMES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
@@ -65,7 +68,8 @@ def build_dataset(cfg: DataConfig) -> Dataset:
     """Build the dataset ``cfg`` names; the same cfg always gives identical tensors."""
     builders = {
         "xor": _gates, "gates": _gates, "blobs": _blobs, "spirals": _spirals,
-        "digits": _digits, "mnist1d": _mnist1d, "mnist": _mnist, "cifar10": _cifar10,
+        "digits": _digits, "mnist1d": _mnist1d, "shapes": _shapes, "mnist": _mnist,
+        "cifar10": _cifar10,
     }
     if cfg.name not in builders:
         raise DataError(f"data.name: unknown dataset {cfg.name!r}; expected one of "
@@ -198,6 +202,73 @@ def _mnist1d(cfg: DataConfig) -> Parts:
     as_t = lambda a, dt: torch.from_numpy(np.ascontiguousarray(a, dtype=dt))  # noqa: E731
     return (as_t(d["x"], np.float32), as_t(d["y"], np.int64),
             as_t(d["x_test"], np.float32), as_t(d["y_test"], np.int64), DIGIT_NAMES)
+
+
+def _shapes(cfg: DataConfig) -> Parts:
+    """Textured shapes in clutter: 10 classes (SHAPE_NAMES), one grey channel, standardised.
+
+    Each image is one shape at a random position, size and tilt (+-20 degrees), filled with
+    a random sinusoidal grating, on a background grating of its own, with clutter strokes
+    (random bars) and Gaussian pixel noise (``data.noise``, default 0.3). The class is the
+    shape; texture, polarity, clutter and noise are nuisances, so a net needs many epochs
+    to fit it. Drawn at twice the side and averaged down (anti-aliased).
+    """
+    n = _count(cfg, 4000)
+    side = cfg.size or 16
+    s2 = 2 * side
+    g = _generator(cfg.seed, "shapes")
+    y = (torch.arange(n) % 10)[torch.randperm(n, generator=g)]
+    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    lin = (torch.arange(s2, dtype=torch.float32) + 0.5) / s2 * 2 - 1
+    gy, gx = torch.meshgrid(-lin, lin, indexing="ij")  # (s2, s2), y up
+    gx, gy = gx[None], gy[None]
+    col = lambda t: t[:, None, None]  # noqa: E731
+
+    def grating() -> torch.Tensor:
+        k, phi, psi = math.pi * (1.5 + 2.5 * u(n)), u(n) * math.pi, u(n) * 2 * math.pi
+        return torch.sin(col(k) * (gx * col(phi.cos()) + gy * col(phi.sin())) + col(psi))
+
+    cx, cy = (u(n) * 2 - 1) * 0.3, (u(n) * 2 - 1) * 0.3
+    r = 0.45 + 0.3 * u(n)
+    th = (u(n) * 2 - 1) * math.radians(20)
+    dx, dy = gx - col(cx), gy - col(cy)
+    c, s = col(th.cos()), col(th.sin())
+    x, z = (c * dx + s * dy) / col(r), (-s * dx + c * dy) / col(r)
+    ax, az = x.abs(), z.abs()
+    box = torch.maximum(ax, az)
+    rad = (x * x + z * z).sqrt()
+    px, pz = (x + z).abs() / math.sqrt(2), (x - z).abs() / math.sqrt(2)
+
+    def bar(a: torch.Tensor, b: torch.Tensor, w: float, h: float) -> torch.Tensor:
+        return (a <= w) & (b <= h)
+
+    masks = torch.stack([
+        rad <= 0.8,  # disk
+        box <= 0.7,  # square
+        (z >= -0.6) & (z <= 0.8 - 1.6 * ax),  # triangle
+        bar(ax, az, 0.25, 0.8) | bar(az, ax, 0.25, 0.8),  # plus
+        (rad >= 0.5) & (rad <= 0.85),  # ring
+        ax + az <= 0.9,  # diamond
+        bar(px, pz, 0.22, 0.9) | bar(pz, px, 0.22, 0.9),  # cross
+        ((x >= -0.7) & (x <= -0.3) & (az <= 0.8)) | ((z >= -0.8) & (z <= -0.4) & (ax <= 0.7)),
+        ((z >= 0.4) & (z <= 0.8) & (ax <= 0.8)) | ((ax <= 0.2) & (az <= 0.8)),  # tee
+        (box <= 0.75) & (box >= 0.45),  # frame
+    ], 1)  # (n, 10, s2, s2)
+    mask = masks[torch.arange(n), y].float()
+    fg, bg = grating(), grating()
+    polarity = torch.where(u(n) < 0.5, -1.0, 1.0)
+    img = 0.3 * bg + mask * (col(polarity * (0.6 + 0.4 * u(n))) + 0.4 * fg)
+    for _ in range(3):  # clutter: short bars at random places, angles and intensities
+        bx, by, ang = u(n) * 2 - 1, u(n) * 2 - 1, u(n) * math.pi
+        ca, sa = col(ang.cos()), col(ang.sin())
+        ex, ey = gx - col(bx), gy - col(by)
+        along, across = (ca * ex + sa * ey).abs(), (-sa * ex + ca * ey).abs()
+        stroke = ((along <= 0.35) & (across <= 0.06)).float()
+        img = img + stroke * col((u(n) * 2 - 1) * 1.2)
+    img = F.avg_pool2d(img[:, None], 2)
+    img = img + (cfg.noise or 0.3) * torch.randn(img.shape, generator=g)
+    img = (img - img.mean()) / img.std()
+    return _split(img, y, cfg, g) + (SHAPE_NAMES,)
 
 
 def _mnist(cfg: DataConfig) -> Parts:

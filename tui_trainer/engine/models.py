@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from tui_trainer.config import ModelConfig
-from tui_trainer.engine.convnets import CifarNet, LeNet1989
+from tui_trainer.engine.convnets import CifarNet, ConvNet, LeNet1989
 from tui_trainer.engine.factory import build_factory
 from tui_trainer.engine.layers import (
     MAX_PARAMETERS,
@@ -195,6 +195,7 @@ def _construct(cfg: ModelConfig, shape: tuple[int, ...], num_classes: int) -> nn
         "threshold": lambda: ThresholdUnit(cfg.weights, cfg.threshold),
         "mlp": lambda: MLP(d, num_classes, cfg),
         "lenet1989": lambda: LeNet1989(shape, num_classes, cfg),
+        "convnet": lambda: ConvNet(shape, num_classes, cfg),
         "cifar_net": lambda: CifarNet(shape, num_classes, cfg),
         "autoencoder": lambda: Autoencoder(d, cfg),
     }
