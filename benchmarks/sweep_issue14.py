@@ -38,8 +38,9 @@ def train(cfg, targets):  # noqa: ANN001, ANN201
     total = cfg.train.max_steps or cfg.train.epochs * bpe
     sched = build_schedule(cfg.optim, opt, total)
     scheduled = cfg.optim.schedule != "constant" or cfg.optim.warmup_steps > 0
-    batches = EpochBatches(data.x_train, data.y_train, cfg.data.batch_size, bpe,
-                           cfg.train.seed, cfg.data.augment)
+    batches = EpochBatches(
+        data.x_train, data.y_train, cfg.data.batch_size, bpe, cfg.train.seed, cfg.data.augment
+    )
     reach = {t: None for t in targets}
     loss_sum = correct = seen = 0.0
     curve = []
@@ -67,10 +68,16 @@ def train(cfg, targets):  # noqa: ANN001, ANN201
             loss_sum = correct = seen = 0.0
             if lw != lw:
                 break
-    return {"reach": reach, "final_loss": curve[-1][1], "final_acc": curve[-1][2],
-            "secs": round(time.perf_counter() - t0, 1),
-            "cpu_s": round(time.process_time() - c0, 1), "steps": total, "epochs": total / bpe,
-            "curve": curve}
+    return {
+        "reach": reach,
+        "final_loss": curve[-1][1],
+        "final_acc": curve[-1][2],
+        "secs": round(time.perf_counter() - t0, 1),
+        "cpu_s": round(time.process_time() - c0, 1),
+        "steps": total,
+        "epochs": total / bpe,
+        "curve": curve,
+    }
 
 
 def main() -> None:
