@@ -110,8 +110,12 @@ def test_detached_run_survives_sighup_and_its_terminal_closing(runs_dir, tmp_pat
         assert status_of(run_dir) in LIVE_STATUSES  # it returned while the run trains
         assert doc["run_id"] == run_dir.name and run_dir.parent == runs_dir
         assert os.getsid(pid) != os.getsid(shell.pid) and os.getpgid(pid) != shell.pid
-        assert wait_for(lambda: status_of(run_dir) == "running" and step_of(run_dir) > 0)
+        assert wait_for(lambda: status_of(run_dir) == "running" and step_of(run_dir) > 0,
+                        DEADLINE)  # fmt: skip
         os.killpg(shell.pid, signal.SIGHUP)  # the terminal's hangup, to its whole group
+    except BaseException:  # end the shell, so the failure is this one, not a wait's timeout
+        os.killpg(shell.pid, signal.SIGKILL)
+        raise
     finally:
         os.close(master)  # and the terminal itself goes away
         shell.wait(DEADLINE)
