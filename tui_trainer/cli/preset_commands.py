@@ -122,7 +122,6 @@ def run(
 
     from tui_trainer.cli.headless import train_config
     from tui_trainer.config import find_preset
-    from tui_trainer.config.preflight import check_inputs
     from tui_trainer.runner.torchrun import Launch
 
     if variant and all_variants:
@@ -132,9 +131,7 @@ def run(
     if device:
         overrides.append(f'train.device="{device}"')
     names: list[str | None] = list(p.variant_names) if all_variants and p.variants else [variant]
-    configs = [p.resolve(v, overrides) for v in names]  # every variant checked before training
-    for cfg in configs:
-        check_inputs(cfg)
+    configs = _checked([p.resolve(v, overrides) for v in names])  # all, before any trains
     launch = Launch(1 if nproc is None else nproc, nnodes, node_rank, rdzv_endpoint)
     distributed = nproc is not None or launch != Launch()  # --nproc 1: one rank, through torchrun
     if detach:
@@ -177,6 +174,15 @@ def _print_results(
             console.print(f"{r['status']}: {r['run_dir']}", highlight=False, soft_wrap=True)
             if r.get("error"):
                 console.print(f"  {r['error']}", highlight=False, markup=False)
+
+
+def _checked(configs: list[RunConfig]) -> list[RunConfig]:
+    """The configs, once each one's data files and factory module are known to be there."""
+    from tui_trainer.config.preflight import check_inputs
+
+    for cfg in configs:
+        check_inputs(cfg)
+    return configs
 
 
 def _detach(configs: list[RunConfig], runs_dir: str | None, json_out: bool) -> None:

@@ -204,6 +204,30 @@ def _mnist1d(cfg: DataConfig) -> Parts:
             as_t(d["x_test"], np.float32), as_t(d["y_test"], np.int64), DIGIT_NAMES)
 
 
+def _shape_masks(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The ten shapes (SHAPE_NAMES order) as masks over each image's shape coordinates."""
+    ax, az = x.abs(), z.abs()
+    box = torch.maximum(ax, az)
+    rad = (x * x + z * z).sqrt()
+    px, pz = (x + z).abs() / math.sqrt(2), (x - z).abs() / math.sqrt(2)
+
+    def bar(a: torch.Tensor, b: torch.Tensor, w: float, h: float) -> torch.Tensor:
+        return (a <= w) & (b <= h)
+
+    return torch.stack([
+        rad <= 0.8,  # disk
+        box <= 0.7,  # square
+        (z >= -0.6) & (z <= 0.8 - 1.6 * ax),  # triangle
+        bar(ax, az, 0.25, 0.8) | bar(az, ax, 0.25, 0.8),  # plus
+        (rad >= 0.5) & (rad <= 0.85),  # ring
+        ax + az <= 0.9,  # diamond
+        bar(px, pz, 0.22, 0.9) | bar(pz, px, 0.22, 0.9),  # cross
+        ((x >= -0.7) & (x <= -0.3) & (az <= 0.8)) | ((z >= -0.8) & (z <= -0.4) & (ax <= 0.7)),
+        ((z >= 0.4) & (z <= 0.8) & (ax <= 0.8)) | ((ax <= 0.2) & (az <= 0.8)),  # tee
+        (box <= 0.75) & (box >= 0.45),  # frame
+    ], 1)
+
+
 def _shapes(cfg: DataConfig) -> Parts:
     """Textured shapes in clutter: 10 classes (SHAPE_NAMES), one grey channel, standardised.
 
@@ -234,26 +258,7 @@ def _shapes(cfg: DataConfig) -> Parts:
     dx, dy = gx - col(cx), gy - col(cy)
     c, s = col(th.cos()), col(th.sin())
     x, z = (c * dx + s * dy) / col(r), (-s * dx + c * dy) / col(r)
-    ax, az = x.abs(), z.abs()
-    box = torch.maximum(ax, az)
-    rad = (x * x + z * z).sqrt()
-    px, pz = (x + z).abs() / math.sqrt(2), (x - z).abs() / math.sqrt(2)
-
-    def bar(a: torch.Tensor, b: torch.Tensor, w: float, h: float) -> torch.Tensor:
-        return (a <= w) & (b <= h)
-
-    masks = torch.stack([
-        rad <= 0.8,  # disk
-        box <= 0.7,  # square
-        (z >= -0.6) & (z <= 0.8 - 1.6 * ax),  # triangle
-        bar(ax, az, 0.25, 0.8) | bar(az, ax, 0.25, 0.8),  # plus
-        (rad >= 0.5) & (rad <= 0.85),  # ring
-        ax + az <= 0.9,  # diamond
-        bar(px, pz, 0.22, 0.9) | bar(pz, px, 0.22, 0.9),  # cross
-        ((x >= -0.7) & (x <= -0.3) & (az <= 0.8)) | ((z >= -0.8) & (z <= -0.4) & (ax <= 0.7)),
-        ((z >= 0.4) & (z <= 0.8) & (ax <= 0.8)) | ((ax <= 0.2) & (az <= 0.8)),  # tee
-        (box <= 0.75) & (box >= 0.45),  # frame
-    ], 1)  # (n, 10, s2, s2)
+    masks = _shape_masks(x, z)  # (n, 10, s2, s2)
     mask = masks[torch.arange(n), y].float()
     fg, bg = grating(), grating()
     polarity = torch.where(u(n) < 0.5, -1.0, 1.0)
