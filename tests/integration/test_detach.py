@@ -85,8 +85,11 @@ def stop_and_wait(run_dir: Path, pid: int) -> None:
 
 
 def take_terminal() -> None:
-    """In the shell, after its setsid: make the pty on stdin its controlling terminal."""
+    """In the shell, after its setsid: make the pty on stdin its controlling terminal, and
+    let a hangup end it as it ends a login shell (under `nohup` the test process and so
+    the shell would inherit SIGHUP ignored: the shell then outlived the hangup)."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def test_detached_run_survives_sighup_and_its_terminal_closing(runs_dir, tmp_path, detached):
