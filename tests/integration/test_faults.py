@@ -51,6 +51,11 @@ def popen(*args: str, **kw) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _last_step(run_dir: Path) -> int:
+    with RunReader(run_dir) as r:
+        return r.last_step()
+
+
 def wait_until(pred, what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
@@ -108,7 +113,8 @@ def _kill_trial(tmp_path: Path, trial: int, rng: random.Random) -> None:
         child = launch(find_preset("digits-mlp").resolve(None, KILL_SETS), runs, threads=1)
         run_dir, pid = child.run_dir, child.pid
     wait_until(lambda: training(run_dir), "training to start")
-    time.sleep(rng.uniform(0.0, 2.0))
+    target = rng.randint(20, 800)  # a random step, whatever the machine's speed (of 1500)
+    wait_until(lambda: _last_step(run_dir) >= target, f"step {target}")
     before = rows(run_dir)  # everything flushed before the kill
     os.kill(pid, signal.SIGKILL)
     t_kill = time.time()

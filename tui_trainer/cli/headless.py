@@ -72,7 +72,7 @@ def train_config(
     label = cfg.label
     failure = ""
     try:
-        with stop_on_signals(trainer):
+        with stop_on_signals(trainer, ending=True):
             if show_progress and console.is_terminal:
                 result = _with_bar(trainer, store, label, console, resume)
             elif show_progress:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         trainer.prepare()
-        with stop_on_signals(trainer):
+        with stop_on_signals(trainer, ending=True):
             result = trainer.run(store, resume=resume)
     except CheckpointError as exc:  # nothing was started: the run stays as it was
         store.close()

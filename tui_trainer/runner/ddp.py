@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = DistributedTrainer(cfg, local_rank=local_rank)
         if rank == 0:
             trainer.on_progress = _progress_printer(cfg.label)
-        with stop_on_signals(trainer):
+        with stop_on_signals(trainer, ending=True):
             trainer.prepare()
             result = trainer.run(store)
     except Exception as exc:  # before the loop: the config or the data
