@@ -50,3 +50,21 @@ def test_help_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch loaded'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_wheel_ships_every_package():
+    """pyproject lists packages by hand: a sub-package missing there works in an editable
+    install and fails in `pip install .` (tui_trainer.remote once did: the app crashed)."""
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).parents[2]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(root).parts)
+        for p in (root / "tui_trainer").rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
