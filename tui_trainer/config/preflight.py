@@ -17,7 +17,7 @@ from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.strict import ConfigError
 from tui_trainer.text import first_line
 
-__all__ = ["CIFAR_FILES", "MNIST_FILES", "check_inputs"]
+__all__ = ["CIFAR_FILES", "MNIST_FILES", "check_inputs", "cifar_base", "mnist_paths"]
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -41,7 +41,9 @@ def check_inputs(cfg: RunConfig) -> None:
         _check_factory(cfg.model.factory)
 
 
-def _check_mnist(root: Path) -> None:
+def mnist_paths(root: Path) -> list[Path]:
+    """The four MNIST files in ``root`` (each optionally .gz), in MNIST_FILES order; a
+    ConfigError naming the missing ones (the trainer's loader finds them here too)."""
     found = {n: next((root / f for f in (n, n + ".gz") if (root / f).is_file()), None)
              for n in MNIST_FILES}  # fmt: skip
     missing = [n for n, p in found.items() if p is None]
@@ -51,8 +53,12 @@ def _check_mnist(root: Path) -> None:
             f"data.dir: {root} {what}; expected the MNIST files "
             f"{', '.join(MNIST_FILES)} (each optionally .gz)"
         )
-    for name, path in found.items():
-        if path is not None and path.suffix != ".gz":  # a .gz is checked when it is read
+    return [p for p in found.values() if p is not None]
+
+
+def _check_mnist(root: Path) -> None:
+    for name, path in zip(MNIST_FILES, mnist_paths(root), strict=True):
+        if path.suffix != ".gz":  # a .gz is checked when it is read
             _check_idx(path, *_IDX["images" if "images" in name else "labels"])
 
 
@@ -79,7 +85,9 @@ def _check_idx(path: Path, magic: int, dims: int) -> None:
         )
 
 
-def _check_cifar(root: Path) -> None:
+def cifar_base(root: Path) -> Path:
+    """The directory holding the six CIFAR-10 binary batches: ``root`` or its
+    ``cifar-10-batches-bin``; a ConfigError naming what is missing."""
     nested = root / "cifar-10-batches-bin"
     base = next((d for d in (root, nested) if all((d / f).is_file() for f in CIFAR_FILES)), None)
     if base is None:
@@ -90,6 +98,11 @@ def _check_cifar(root: Path) -> None:
             f"data.dir: {where} {what}; expected the CIFAR-10 binary files "
             f"{', '.join(CIFAR_FILES)} (in it or in cifar-10-batches-bin/)"
         )
+    return base
+
+
+def _check_cifar(root: Path) -> None:
+    base = cifar_base(root)
     for f in CIFAR_FILES:
         size = (base / f).stat().st_size
         if size == 0 or size % CIFAR_RECORD:

@@ -14,15 +14,17 @@ import math
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tui_trainer.config import DataConfig
-from tui_trainer.config.preflight import CIFAR_FILES, MNIST_FILES
+from tui_trainer.config import ConfigError, DataConfig
+from tui_trainer.config.preflight import CIFAR_FILES, cifar_base, mnist_paths
 
 __all__ = ["DataError", "Dataset", "augment_batch", "build_dataset", "epoch_order", "num_batches"]
 
@@ -278,13 +280,7 @@ def _shapes(cfg: DataConfig) -> Parts:
 
 def _mnist(cfg: DataConfig) -> Parts:
     root = Path(cfg.dir).expanduser()
-    found = {name: _find(root, (name, name + ".gz")) for name in MNIST_FILES}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
-        what = "does not exist" if not root.is_dir() else f"lacks {', '.join(missing)}"
-        raise DataError(f"data.dir: {root} {what}; expected the MNIST files "
-                        f"{', '.join(MNIST_FILES)} (each optionally .gz)")
-    paths = [p for p in found.values() if p is not None]
+    paths = _located(mnist_paths, root)
     xt, yt = _idx_images(paths[0]), _idx_labels(paths[1])
     xv, yv = _idx_images(paths[2]), _idx_labels(paths[3])
     for x, y, p in ((xt, yt, paths[0]), (xv, yv, paths[2])):
@@ -296,14 +292,7 @@ def _mnist(cfg: DataConfig) -> Parts:
 
 def _cifar10(cfg: DataConfig) -> Parts:
     root = Path(cfg.dir).expanduser()
-    base = next((d for d in (root, root / "cifar-10-batches-bin")
-                 if all((d / f).is_file() for f in CIFAR_FILES)), None)
-    if base is None:
-        where = root / "cifar-10-batches-bin" if (root / "cifar-10-batches-bin").is_dir() else root
-        missing = [f for f in CIFAR_FILES if not (where / f).is_file()]
-        what = "does not exist" if not where.is_dir() else f"lacks {', '.join(missing)}"
-        raise DataError(f"data.dir: {where} {what}; expected the CIFAR-10 binary files "
-                        f"{', '.join(CIFAR_FILES)} (in it or in cifar-10-batches-bin/)")
+    base = _located(cifar_base, root)
     parts = [_cifar_file(base / f) for f in CIFAR_FILES]
     xt = torch.cat([p[0] for p in parts[:5]])
     yt = torch.cat([p[1] for p in parts[:5]])
@@ -354,8 +343,12 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
                          antialias=size < min(x.shape[-2:]))
 
 
-def _find(root: Path, names: tuple[str, ...]) -> Path | None:
-    return next((root / n for n in names if (root / n).is_file()), None)
+def _located(find: Callable[[Path], Any], root: Path) -> Any:
+    """The files ``find`` (config.preflight's: the same check as before a run) locates."""
+    try:
+        return find(root)
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _read(path: Path) -> bytes:
