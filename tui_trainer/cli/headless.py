@@ -161,13 +161,9 @@ def _with_bar(trainer: Any, store: RunStore, label: str, console: Console, resum
 
 
 def _with_lines(trainer: Any, store: RunStore, label: str, console: Console, resume: bool) -> Any:
-    last = [0.0]
+    from tui_trainer.engine.runtime import every_so_often
 
     def update(p: Any) -> None:
-        now = time.monotonic()
-        if now - last[0] < PLAIN_INTERVAL and p.step < p.total:
-            return
-        last[0] = now
         eta = (p.total - p.step) / p.steps_per_s if p.steps_per_s > 0 else float("nan")
         console.print(
             f"{label} step {p.step}/{p.total} epoch {p.epoch} loss {_fmt(p.loss)} "
@@ -176,7 +172,7 @@ def _with_lines(trainer: Any, store: RunStore, label: str, console: Console, res
             soft_wrap=True,
         )
 
-    trainer.on_progress = update
+    trainer.on_progress = every_so_often(update, PLAIN_INTERVAL)
     return run_logged(trainer, store, resume)
 
 

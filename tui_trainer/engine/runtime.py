@@ -5,13 +5,37 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["LogWindow", "Progress", "TrainResult", "device_name", "pick_device", "seed_everything"]
+__all__ = [
+    "LogWindow",
+    "Progress",
+    "TrainResult",
+    "device_name",
+    "every_so_often",
+    "pick_device",
+    "seed_everything",
+]
+
+
+def every_so_often(show: Callable[[Progress], None], every_s: float) -> Callable[[Progress], None]:
+    """``show`` as a trainer's ``on_progress``, called at most every ``every_s`` seconds
+    and always at the last step: the plain progress lines of a log or a pipe."""
+    last = [0.0]
+
+    def throttled(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] < every_s and p.step < p.total:
+            return
+        last[0] = now
+        show(p)
+
+    return throttled
 
 
 @dataclass

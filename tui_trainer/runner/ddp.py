@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +29,16 @@ PROGRESS_EVERY_S = 2.0
 
 
 def _progress_printer(label: str) -> Any:
-    last = [0.0]
+    from tui_trainer.engine.runtime import every_so_often
 
     def show(p: Any) -> None:
-        now = time.monotonic()
-        if now - last[0] < PROGRESS_EVERY_S and p.step < p.total:
-            return
-        last[0] = now
         loss = "-" if p.loss is None else f"{p.loss:.4g}"
         print(
             f"{label} step {p.step}/{p.total} loss {loss} {p.steps_per_s:.0f} steps/s",
             flush=True,
         )
 
-    return show
+    return every_so_often(show, PROGRESS_EVERY_S)
 
 
 def _init_group(device: str) -> None:
