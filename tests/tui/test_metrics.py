@@ -11,7 +11,7 @@ from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.metrics import grid_for, load_filter, matching, read_curves, save_filter
 from tui_trainer.tui.screens.dashboard import DashboardScreen
 from tui_trainer.tui.screens.metrics import MetricsScreen
-from tui_trainer.tui.widgets.curve_chart import CurveChart
+from tui_trainer.tui.widgets.chart_grid import ChartGrid
 
 from .conftest import T0, dashboard_ready, wait_for, write_run
 
@@ -28,7 +28,13 @@ def write_many(run_dir: Path) -> None:
 
 
 def visible(screen: MetricsScreen) -> list[str]:
-    return [c.title for c in screen.query(CurveChart) if c.display]
+    return screen.query_one(ChartGrid).titles
+
+
+def drawn(screen: MetricsScreen) -> str:
+    """The grid as the terminal shows it (plain text)."""
+    grid = screen.query_one(ChartGrid)
+    return "\n".join(line.plain for line in grid.lines(grid.size.width, grid.size.height))
 
 
 def test_matching_is_a_glob_or_a_substring():
@@ -76,13 +82,15 @@ async def test_every_scalar_is_a_chart_and_the_filter_hides_the_others(tmp_path,
         assert len(visible(screen)) == min(len(screen.names), screen.grid.per_page)
         await pilot.press("slash", *"grad_norm/blocks.1*", "enter")
         await wait_for(pilot, lambda: visible(screen) == ["grad_norm/blocks.1.weight"])
-        chart = next(c for c in screen.query(CurveChart) if c.display)
+        grid = screen.query_one(ChartGrid)
+        chart = grid.charts[0]
         assert max(chart.series[0].data.highs) == 0.02 * 300  # the stored value at step 300
+        assert "6" in drawn(screen).split("\n")[1]  # the y axis' top label: that value
         assert load_filter(run) == "grad_norm/blocks.1*"
         await pilot.press("f")
-        assert chart.full and "full range" in str(chart.border_title)
+        assert grid.view.full and "grad_norm/blocks.1.weight (full range)" in drawn(screen)
         await pilot.press("l")
-        assert chart.log and not chart.full and "log" in str(chart.border_title)
+        assert grid.view.log and not grid.view.full and "(log)" in drawn(screen)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
     app = TrainerApp(runs_dir=str(run.parent), attach=run)
@@ -145,4 +153,4 @@ async def test_a_filter_typed_before_the_box_has_the_focus_is_kept(recorded_run,
         await wait_for(pilot, lambda: visible(screen) == ["val/acc"])
         assert screen.pattern == "val/acc" and app.focused is None
         await pilot.press("l")  # a command again once the filter is entered
-        assert next(c for c in screen.query(CurveChart) if c.display).log
+        assert screen.query_one(ChartGrid).view.log

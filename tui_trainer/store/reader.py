@@ -222,6 +222,18 @@ class RunReader(BulkReads):
             out[layer][index[step]] = value
         return steps, out
 
+    def layer_value_at(self, layer: int, column: str, step: int) -> tuple[int, float | None] | None:
+        """(step, value) of one layer's statistic at ``step``, else at the last sample
+        before it; None when there is none."""
+        if column not in STAT_COLUMNS:
+            raise ValueError(f"unknown statistic {column!r}")
+        row = self._con.execute(
+            f"SELECT step, {column} FROM layer_stats WHERE layer = ? AND step <= ? "
+            "ORDER BY step DESC, id DESC LIMIT 1",
+            (int(layer), int(step)),
+        ).fetchone()
+        return (int(row[0]), row[1]) if row is not None else None
+
     def layer_curves(
         self, layer: int, columns: Sequence[str], buckets: int = 200
     ) -> tuple[dict[str, list[tuple[int, float, float, float]]], tuple[Any, ...] | None]:

@@ -32,6 +32,7 @@ __all__ = [
     "RunsLaunched",
     "RunsListed",
     "StartRequested",
+    "StepClicked",
     "SystemStatsReady",
     "TabClicked",
 ]
@@ -44,6 +45,8 @@ class InspectRead(Message):
     step: int
     rows: list[tuple[str, str, int | None, float | None]]
     error: str = ""
+    layer: tuple[int, str, str, int | None, float | None] | None = None  # the heatmap's:
+    # (index, name, statistic, step of the sample, value)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, InspectRead)
@@ -202,6 +205,15 @@ class LayerChosen(Message):
 
     layer: int
     open: bool = True
+
+
+@dataclass
+class StepClicked(Message):
+    """A chart or the heatmap was clicked at ``step`` (and, on the heatmap, ``layer``):
+    inspect there."""
+
+    step: float
+    layer: int | None = None
 
 
 @dataclass

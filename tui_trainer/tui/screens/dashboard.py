@@ -38,7 +38,7 @@ from tui_trainer.tui.widgets.findings_panel import FindingsPanel
 from tui_trainer.tui.widgets.heatmap import GradientHeatmap
 from tui_trainer.tui.widgets.layer_bars import LayerBars
 from tui_trainer.tui.widgets.run_tabs import RunTabs
-from tui_trainer.tui.widgets.status_line import StatusLine, status_text
+from tui_trainer.tui.widgets.status_line import StatusLine, status_note, status_text
 
 __all__ = ["DashboardScreen"]
 
@@ -53,13 +53,6 @@ STAT_TITLE = {
     "act_std": "activation std",
     "dead_frac": "dead fraction (exact zeros)",
     "sat_frac": "saturated fraction",
-}
-FINAL_NOTES = {
-    "finished": ("finished", "information"),
-    "stopped": ("stopped", "warning"),
-    "paused": ("paused", "information"),
-    "diverged": ("diverged", "error"),
-    "crashed": ("crashed", "error"),
 }
 
 
@@ -225,12 +218,9 @@ class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
         if time.monotonic() - self._drawn_at >= REFRESH_S:
             self.redraw()  # at once; else the timer draws it within REFRESH_S
         if old is not None and old.status != snap.status:
-            note = FINAL_NOTES.get(snap.status)
+            note = status_note(snap)
             if note is not None:
-                text = f"{snap.label}: {note[0]}"
-                if snap.status in ("crashed", "diverged") and (snap.error or snap.reason):
-                    text += f": {snap.error or snap.reason}"
-                self.notify(text, severity=note[1])  # type: ignore[arg-type]
+                self.notify(note[0], severity=note[1])  # type: ignore[arg-type]
             if not snap.live:
                 self.diagnose(snap.run_dir)
 
@@ -359,6 +349,7 @@ class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
         if self.is_mounted:
             self.redraw()
             self.diagnose(self.current_dir)
+            self.inspect_again()
 
     def action_toggle_log(self) -> None:
         """Log on or off, against what the loss chart shows now (chosen or asked for)."""
@@ -397,12 +388,14 @@ class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
             follower.request(stat)
         if self.is_mounted:
             self._title_gradients()
+            self.inspect_again()
 
     def action_metrics(self) -> None:
         """Every recorded scalar of the runs shown, as a grid of charts (MetricsScreen)."""
         snaps = [self.snaps.get(d) for d in self.run_dirs]
-        live = any(s is None or s.live for s in snaps)
-        self.app.push_screen(MetricsScreen(self.run_dirs, run_labels(self.run_dirs, snaps), live))
+        live, labels = any(s is None or s.live for s in snaps), run_labels(self.run_dirs, snaps)
+        names = sorted({n for s in snaps if s is not None for n in s.last})  # its first frame's
+        self.app.push_screen(MetricsScreen(self.run_dirs, labels, live, names))
 
     def action_zoom(self, panel: str) -> None:
         self.zoom = "" if panel == self.zoom else panel

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
 from textual.markup import escape
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from tui_trainer.text import first_line
@@ -32,8 +32,8 @@ from tui_trainer.tui.metrics import (
     scalar_names,
 )
 from tui_trainer.tui.overlay import RUN_COLORS
-from tui_trainer.tui.plot import ChartSeries
-from tui_trainer.tui.widgets.curve_chart import CurveChart
+from tui_trainer.tui.plot import ChartSeries, ChartView
+from tui_trainer.tui.widgets.chart_grid import ChartGrid, GridChart
 
 __all__ = ["MetricsScreen"]
 
@@ -46,21 +46,25 @@ class MetricsScreen(Screen[None]):
 
     AUTO_FOCUS = ""  # nothing: the filter box is focused by / only
     BINDINGS = [
-        Binding("question_mark", "app.help", "help"),
-        Binding("slash", "filter", "filter"),
+        Binding("question_mark", "app.help", "help", key_display="?"),
+        Binding("slash", "filter", "filter", key_display="/"),
         Binding("pagedown,right_square_bracket", "page(1)", "next page", key_display="]"),
         Binding("pageup,left_square_bracket", "page(-1)", "previous page", key_display="["),
         Binding("l", "toggle_log", "log"),
         Binding("f", "full_range", "full range"),
-        Binding("escape", "back", "back"),
+        Binding("escape", "back", "back", key_display="esc"),
     ]
 
-    def __init__(self, run_dirs: list[Path], labels: list[str], live: bool = False) -> None:
+    def __init__(
+        self, run_dirs: list[Path], labels: list[str], live: bool = False, names: list[str] = ()
+    ) -> None:
+        """``names``: the scalar names already known (the dashboard's), drawn in the first
+        frame; the store's full list and the curves replace them when read."""
         super().__init__()
         self.run_dirs, self.labels, self.live = [Path(d) for d in run_dirs], labels, live
         self.pattern = load_filter(self.run_dirs[0])
         self.page = 0
-        self.names: list[str] = []
+        self.names: list[str] = sorted(names)
         self.curves: dict[Path, dict[str, object]] = {}
         self.log_scale: bool | None = None
         self.full_range = False
@@ -68,14 +72,15 @@ class MetricsScreen(Screen[None]):
         self.pending = True  # curves asked for and not read yet
         self._load_timer: Timer | None = None
         self._typing = False  # a filter was begun with /: printable keys are its text
+        self._laid_out = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="metrics-head")
         yield Input(
             self.pattern, placeholder="val/*  grad_norm/blocks.1*  loss", id="metrics-filter"
         )
-        yield Grid(id="metrics-grid")
-        yield Footer()
+        yield ChartGrid(id="metrics-grid")
+        yield Static(key_line(self.BINDINGS), id="metrics-keys")
 
     def on_mount(self) -> None:
         self.query_one("#metrics-filter").display = False
@@ -84,17 +89,9 @@ class MetricsScreen(Screen[None]):
 
     def on_resize(self) -> None:
         grid = grid_for(self.size.width, self.size.height - 2)
-        if grid != self.grid or not self.query(CurveChart):
-            self.grid = grid
-            self._layout()
+        if grid != self.grid or not self._laid_out:
+            self.grid, self._laid_out = grid, True
             self.reload()
-
-    def _layout(self) -> None:
-        box = self.query_one("#metrics-grid", Grid)
-        box.styles.grid_size_columns = self.grid.columns
-        box.styles.grid_size_rows = self.grid.rows
-        box.remove_children()
-        box.mount_all(CurveChart("") for _ in range(self.grid.per_page))
 
     @property
     def shown(self) -> list[str]:
@@ -151,22 +148,22 @@ class MetricsScreen(Screen[None]):
         pages = self.grid.pages(len(shown))
         self.page = min(self.page, pages - 1)
         page = self.grid.page_of(shown, self.page)
-        charts = list(self.query(CurveChart))
-        for i, chart in enumerate(charts):
-            chart.display = i < len(page)
-            if i < len(page):
-                self._draw_chart(chart, page[i])
+        view = ChartView(log=self.log_scale, full=self.full_range)
+        self.query_one(ChartGrid).set_charts(
+            [self._chart(name) for name in page], self.grid.columns, self.grid.rows, view
+        )
         what = f"matching [b]{escape(self.pattern)}[/]" if self.pattern else "recorded"
         head = self.query_one("#metrics-head", Static)
         if self.pending and not self.names:
             head.update("[b]metrics[/]: reading the runs' scalar names…")
             return
+        where = "reading their curves…" if self.pending else f"page {self.page + 1}/{pages}"
         head.update(
-            f"[b]metrics[/]: {len(shown)} of {len(self.names)} scalars {what} · page "
-            f"{self.page + 1}/{pages} [dim](/ filter, [ ] page, l log, f full range)[/]"
+            f"[b]metrics[/]: {len(shown)} of {len(self.names)} scalars {what} · {where} "
+            "[dim](/ filter, [ ] page, l log, f full range)[/]"
         )
 
-    def _draw_chart(self, chart: CurveChart, name: str) -> None:
+    def _chart(self, name: str) -> GridChart:
         single = len(self.run_dirs) == 1
         series, legend = [], {}
         for i, run_dir in enumerate(self.run_dirs):
@@ -175,10 +172,9 @@ class MetricsScreen(Screen[None]):
             if data is not None:
                 series.append(ChartSeries(self.labels[i], data, color))  # type: ignore[arg-type]
                 if not single:
-                    legend[self.labels[i]] = (color, False)
-        chart.empty = "reading…" if self.pending else "not recorded by these runs"
-        chart.log, chart.full = self.log_scale, self.full_range
-        chart.set_series(series, legend, name)
+                    legend[self.labels[i]] = color
+        empty = "reading…" if self.pending else "not recorded by these runs"
+        return GridChart(name, tuple(series), legend, empty)
 
     # -- keys -----------------------------------------------------------------------
     def action_page(self, delta: int) -> None:
@@ -237,8 +233,8 @@ class MetricsScreen(Screen[None]):
         self.reload(after=TYPING_S)
 
     def action_toggle_log(self) -> None:
-        charts = [c for c in self.query(CurveChart) if c.display]
-        shown = any(c.shows_log for c in charts)
+        grid = self.query_one(ChartGrid)
+        shown = any(grid.shows_log(c) for c in grid.charts)
         self.full_range, self.log_scale = False, not shown
         self.draw()
 
@@ -254,3 +250,13 @@ class MetricsScreen(Screen[None]):
             self.set_focus(None)
             return
         self.app.pop_screen()
+
+
+def key_line(bindings: list[Binding]) -> Text:
+    """The keys of ``bindings`` as one line, like Textual's footer (which costs 0.1 s to
+    compose)."""
+    line = Text()
+    for b in bindings:
+        line.append(f" {b.key_display or b.key.split(',')[0]} ", "bold reverse")
+        line.append(f" {b.description}  ")
+    return line

@@ -80,3 +80,4 @@ class PaneKeys:
         self._dirty = True
         if self.is_mounted:  # type: ignore[attr-defined]
             self.redraw()  # type: ignore[attr-defined]
+            self.inspect_again()  # type: ignore[attr-defined]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.events import MouseScrollDown, MouseScrollUp
+from textual.events import Click, MouseEvent, MouseScrollDown, MouseScrollUp
 from textual.markup import escape
 from textual.reactive import reactive
 
 from tui_trainer.tui.fmt import fmt_steps
-from tui_trainer.tui.plot import ChartSeries, ChartView, render_chart, resolve_log
+from tui_trainer.tui.messages import StepClicked
+from tui_trainer.tui.plot import Y_LABEL, ChartSeries, ChartView, render_chart, resolve_log
+from tui_trainer.tui.stepview import extent
 from tui_trainer.tui.widgets.lines import TextLines
 
 __all__ = ["CurveChart"]
@@ -95,11 +97,28 @@ class CurveChart(TextLines):
         self._wheel(event, 0.5)
 
     def _wheel(self, event: MouseScrollUp | MouseScrollDown, factor: float) -> None:
-        """The mouse wheel zooms the step axis of a screen that has one (the dashboard)."""
+        """The mouse wheel zooms the step axis of a screen that has one (the dashboard),
+        about the step under the pointer."""
         zoom = getattr(self.screen, "action_step_zoom", None)
         if zoom is not None:
             event.stop()
-            zoom(factor)
+            zoom(factor, self.step_at(event))
+
+    def on_click(self, event: Click) -> None:
+        """A click inspects the step under the pointer (a screen with a cursor)."""
+        step = self.step_at(event)
+        if step is not None:
+            self.post_message(StepClicked(step))
+
+    def step_at(self, event: MouseEvent) -> float | None:
+        """The step under the pointer (None: off the plot, or nothing drawn)."""
+        offset = event.get_content_offset(self)
+        span = self.x_range or extent(s.data for s in self.series)
+        plot_w = self.content_size.width - Y_LABEL
+        if offset is None or span is None or plot_w < 2 or offset.x < Y_LABEL:
+            return None
+        f = min(1.0, (offset.x - Y_LABEL) / (plot_w - 1))
+        return span[0] + f * (span[1] - span[0])
 
     def lines(self, width: int, height: int) -> list[Text]:
         return render_chart(self.series, width, height, empty=self.empty, view=self.view)

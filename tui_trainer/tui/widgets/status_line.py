@@ -11,7 +11,26 @@ from tui_trainer.sysinfo import GpuStat, ProcessStat
 from tui_trainer.tui.fmt import STATUS_ICON, STATUS_STYLE, fmt_duration, fmt_mb, fmt_num
 from tui_trainer.tui.follow import RunSnapshot
 
-__all__ = ["StatusLine", "status_text"]
+__all__ = ["StatusLine", "status_note", "status_text"]
+
+FINAL_NOTES = {  # a run's new status -> what the dashboard notifies, and how
+    "finished": ("finished", "information"),
+    "stopped": ("stopped", "warning"),
+    "paused": ("paused", "information"),
+    "diverged": ("diverged", "error"),
+    "crashed": ("crashed", "error"),
+}
+
+
+def status_note(snap: RunSnapshot) -> tuple[str, str] | None:
+    """The notification of a run that changed to ``snap.status``: (text, severity)."""
+    note = FINAL_NOTES.get(snap.status)
+    if note is None:
+        return None
+    text = f"{snap.label}: {note[0]}"
+    if snap.status in ("crashed", "diverged") and (snap.error or snap.reason):
+        text += f": {snap.error or snap.reason}"
+    return text, note[1]
 
 
 def status_text(
