@@ -159,6 +159,27 @@ def test_pause_checkpoint_stop_reach_both_ranks_and_leave_no_process(tmp_path):
     _none_left(family)
 
 
+def test_paused_ranks_whose_launcher_is_killed_stop_and_leave_no_process(tmp_path):
+    """kill -9 of torch.distributed.run while the run is paused: the ranks see their parent
+    gone, agree on a stop, save last.pt and exit (they used to wait for a resume forever)."""
+    proc, run_dir, meta = _start(tmp_path / "runs")
+    family = _family(proc)
+    send_control(run_dir, "pause")
+    paused_at = _wait_status(run_dir, "paused")["step"]
+    launcher = psutil.Process(meta["rank_pids"][0]).ppid()
+    assert launcher != proc.pid and psutil.Process(launcher).ppid() == proc.pid
+    os.kill(launcher, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    with RunReader(run_dir) as reader:
+        assert reader.status() == "stopped"
+        stopped = reader.events("status")[-1][3]
+        saved = [e[0] for e in reader.events("checkpoint")]
+    assert stopped["reason"] == f"the launcher (pid {launcher}) is gone"
+    assert saved[-1] == paused_at and (run_dir / "checkpoints" / "last.pt").is_file()
+    _none_left(family)
+
+
 def test_ctrl_c_stops_every_rank_cleanly(tmp_path):
     """Ctrl+C reaches the command, the launcher and the ranks (one process group): the
     ranks agree on the stop, rank 0 keeps last.pt, nothing is left running."""

@@ -18,7 +18,9 @@ one process, all of it here (the Trainer only has the ``eager`` hook: the DDP mo
   Activation statistics are rank 0's own slice.
 - Controls: every CONTROL_SYNC_STEPS steps the ranks all-reduce (max) a few flags: stop,
   pause, resume, checkpoint (from the control rows rank 0 reads) and a signal any rank got.
-  So every rank stops, pauses or checkpoints at the same step boundary.
+  So every rank stops, pauses or checkpoints at the same step boundary. A rank whose
+  launcher died (its parent changed) asks for a stop the same way: paused ranks would
+  otherwise wait for a resume forever, with no one left to reap them.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class DistributedTrainer(Trainer):
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self._signal = ""  # a signal this rank got; acted on when the ranks agree
+        self._launcher = os.getppid()  # torch.distributed.run's agent: if it dies, stop
         self._agreed_stop = ""
         self._pending_pause = ""
         super().__init__(cfg, **kwargs)
@@ -207,6 +210,8 @@ class DistributedTrainer(Trainer):
                 index = {"stop": STOP, "pause": PAUSE, "resume": RESUME, "checkpoint": CHECKPOINT}
                 if command in index:
                     flags[index[command]] = 1
+        if not self._signal and os.getppid() != self._launcher:  # orphaned: no one would
+            self._signal = f"the launcher (pid {self._launcher}) is gone"  # reap or stop us
         if self._signal:
             flags[STOP] = 1
         if self._pending_pause:
