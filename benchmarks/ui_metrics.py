@@ -35,6 +35,9 @@ CODE = (
 )
 
 
+DRAWN = re.compile(rb"page 1/\d+ (?:\x1b\[[0-9;]*m)*\(/ filter")  # not "reading their curves"
+
+
 def timed(term: ui.Term, keys: bytes, marker: bytes, timeout: float = 20.0) -> float:
     """Seconds from ``keys`` written to ``marker`` on the screen."""
     term.pump(0.05)
@@ -92,7 +95,7 @@ def measure(root: str, seconds: float, rate: float, names: int, rounds: int) -> 
             timed(term, b"\x1b", b"all metrics")
         sent = time.perf_counter() + 0.05  # the last open: also the time to its curves
         opens.append(timed(term, b"a", b"scalars recorded"))
-        while b"page 1/" not in term.buf:  # the header once the page's curves are drawn
+        while not DRAWN.search(term.buf):  # the header once the page's curves are drawn
             term.pump(0.002)
         res["open"], res["curves"] = opens, time.perf_counter() - sent
         res["cpu_metrics"] = cpu_over(term, proc, seconds)

@@ -157,10 +157,12 @@ class MetricsScreen(Screen[None]):
         if self.pending and not self.names:
             head.update("[b]metrics[/]: reading the runs' scalar names…")
             return
-        where = "reading their curves…" if self.pending else f"page {self.page + 1}/{pages}"
+        keys = (
+            "reading their curves…" if self.pending else "(/ filter, [ ] page, l log, f full range)"
+        )
         head.update(
-            f"[b]metrics[/]: {len(shown)} of {len(self.names)} scalars {what} · {where} "
-            "[dim](/ filter, [ ] page, l log, f full range)[/]"
+            f"[b]metrics[/]: {len(shown)} of {len(self.names)} scalars {what} · page "
+            f"{self.page + 1}/{pages} [dim]{keys}[/]"
         )
 
     def _chart(self, name: str) -> GridChart:
