@@ -221,6 +221,21 @@ async def test_clicks_on_a_heatmap_row_and_a_run_tab(tmp_path, fake_diagnose):
         assert pane.shown == (dirs[1], 4)
 
 
+async def test_a_double_click_on_a_panel_zooms_it(recorded_run, fake_diagnose):
+    app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        screen = app.screen
+        await pilot.double_click(GradientHeatmap, offset=(30, 3))
+        await wait_for(pilot, lambda: screen.zoom == "gradients")
+        await pilot.double_click(GradientHeatmap, offset=(30, 3))
+        await wait_for(pilot, lambda: screen.zoom == "")
+        await pilot.double_click("#findings", offset=(5, 2))
+        await wait_for(pilot, lambda: screen.zoom == "findings")
+        await pilot.click("#findings", offset=(5, 2))  # a single click does not
+        assert screen.zoom == "findings"
+
+
 async def test_every_pane_is_reachable_at_80x24_and_listed_in_help(recorded_run, fake_diagnose):
     app = TrainerApp(runs_dir=str(recorded_run.parent), attach=recorded_run)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.binding import Binding
+from textual.events import Click
 
 from tui_trainer.tui.follow import RunSnapshot
 from tui_trainer.tui.messages import LayerChosen, TabClicked
@@ -36,6 +37,7 @@ PANE_BINDINGS = [
     Binding("k", "layer(-1)", "previous layer"),
     Binding("enter", "zoom('layer')", "layer view"),
 ]
+PANELS = ("curves", "gradients", "activations", "findings", "exhibit")  # keys 1-5
 
 
 class PaneKeys:
@@ -66,6 +68,14 @@ class PaneKeys:
         self.selected_layer = message.layer
         if message.open:
             self.zoom = "layer"
+
+    def on_click(self, event: Click) -> None:
+        """A double click on a panel zooms it, again shows every panel (as keys 1-5)."""
+        node = event.widget if event.chain == 2 else None
+        while node is not None and node.id not in PANELS:
+            node = node.parent
+        if node is not None:
+            self.zoom = "" if self.zoom == node.id else str(node.id)
 
     def on_tab_clicked(self, message: TabClicked) -> None:
         self.selected = message.index
