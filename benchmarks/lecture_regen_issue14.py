@@ -48,13 +48,12 @@ for f in new_files:
 presets = [load_preset_file(f, f.stem) for f in sorted(Path("presets").glob("*.toml"))]
 machine = (
     "a 2-core CPU, 1 torch thread (OMP_NUM_THREADS=1), seeds 0-2 (xor-perceptron 0-4, "
-    "xor-mlp 0-9; relu-vs-tanh 100-104)"
+    "xor-mlp 0-9; relu-vs-tanh and degradation 100-104)"
 )
 command = (
     "OMP_NUM_THREADS=1 tui-trainer verify --seeds 3 --json (augmentation, digits-mlp and "
-    "pretraining-2006 re-run after a change; relu-vs-tanh re-run after issue 14 on seeds "
-    "100-104: verify of the preset with train.seed = 100, --seeds 5; degradation changed "
-    "in issue 14 and not re-run)"
+    "pretraining-2006 re-run after a change; relu-vs-tanh and degradation re-run after "
+    "issue 14 on seeds 100-104: verify of the preset with train.seed = 100, --seeds 5)"
 )
 out = render(checks, presets, machine, command)
 Path("docs/lecture.md").write_text(out)

@@ -18,7 +18,7 @@ from tui_trainer.store import RunReader
 CHEAP = ["mcculloch-pitts", "perceptron-gates", "xor-perceptron", "xor-mlp", "digits-mlp",
          "lenet-1989", "features", "pretraining-2006", "autoencoder-vs-pca", "batchnorm",
          "augmentation", "dropout"]
-COSTLY = ["degradation", "relu-vs-tanh"]  # ~7 and ~2 minutes
+COSTLY = ["degradation", "relu-vs-tanh"]  # ~5 and ~2 minutes
 # Checks that hold on some seeds and not others at the CPU budget (see the preset's
 # description): verify still runs and reports them; the suite does not assert them.
 SEED_DEPENDENT: dict[str, tuple[str, ...]] = {}
