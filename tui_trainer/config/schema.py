@@ -159,6 +159,10 @@ class TrainConfig:
     threads: int = 0  # torch threads for the training process; 0 = automatic
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 uses a GradScaler
     compile: bool = False  # torch.compile the model (probed steps run it eagerly)
+    # auto: channels-last for conv nets on CUDA; the data on the device when it fits in half
+    # its free memory, else on the host (pinned, copied asynchronously): engine/placement.py
+    memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
+    data_placement: Literal["auto", "device", "host"] = "auto"
     # Greedy layer-wise autoencoder pre-training of an MLP's hidden layers before training
     # (Hinton & Salakhutdinov 2006); 0 = off. Epochs per layer, at pretrain_lr with Adam.
     pretrain_epochs: int = 0

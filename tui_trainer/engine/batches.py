@@ -1,7 +1,9 @@
 """Provides EpochBatches: the training batches of a run, a function of (seed, step).
 
 The order of an epoch is ``data.epoch_order(n, seed, epoch)`` and a step's augmentation is
-seeded by (seed, step), so a resumed run sees exactly the batches it would have seen.
+seeded by (seed, step), so a resumed run sees exactly the batches it would have seen. A
+``Placement`` brings each batch to the device (data kept on the host: through pinned
+memory) in the run's memory format.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from tui_trainer.engine.data import augment_batch, epoch_order
+from tui_trainer.engine.placement import Placement
 
 __all__ = ["EpochBatches"]
 
@@ -24,12 +27,14 @@ class EpochBatches:
         batches_per_epoch: int,
         seed: int,
         augment: str = "none",
+        placement: Placement | None = None,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
         self.seed = seed
         self.augment = augment
+        self.place = placement or Placement(x.device)
         self._order = torch.empty(0, dtype=torch.long)
         self._epoch = -1  # the epoch whose order is in _order
 
@@ -40,8 +45,9 @@ class EpochBatches:
             self._order = epoch_order(len(self.y), self.seed, epoch).to(self.x.device)
             self._epoch = epoch
         idx = self._order[b * bs : (b + 1) * bs]
-        x, y = self.x[idx], self.y[idx]
-        if self.augment != "none":
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-            x = augment_batch(x.cpu(), self.augment, gen).to(x.device)
-        return x, y
+        y = self.place.batch(self.y, idx)
+        if self.augment == "none":
+            return self.place.batch(self.x, idx), y
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        x = augment_batch(self.x[idx.to(self.x.device)].cpu(), self.augment, gen)
+        return self.place.batch(x), y

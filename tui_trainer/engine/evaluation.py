@@ -18,6 +18,7 @@ from tui_trainer.config import RunConfig
 from tui_trainer.engine import exhibits
 from tui_trainer.engine.data import Dataset
 from tui_trainer.engine.objective import Objective
+from tui_trainer.engine.placement import Placement
 from tui_trainer.engine.recorder import Recorder
 
 __all__ = ["EVAL_BATCH", "TRAIN_EVAL_MAX", "Evaluator"]
@@ -37,11 +38,14 @@ class Evaluator:
         data: Dataset,
         tensors: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
         autocast: Callable[[], Any],
+        placement: Placement | None = None,
     ) -> None:
         self.cfg, self.model, self.objective, self.data = cfg, model, objective, data
         self.x_train, self.y_train, self.x_val, self.y_val = tensors
         self.autocast = autocast
-        self.device = self.x_val.device
+        self.place = placement or Placement(self.x_val.device)
+        self.device = self.place.device
+        self.move = self.place.batch  # a slice of the tensors, on the device
         self.pca = (
             exhibits.PCABaseline(self.x_train, cfg.model.code_size)
             if objective.task == "reconstruct"
@@ -58,7 +62,7 @@ class Evaluator:
         total_loss = torch.zeros((), device=self.device)
         total_correct = torch.zeros((), device=self.device)
         for i in range(0, len(y), EVAL_BATCH):
-            xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+            xb, yb = self.move(x[i : i + EVAL_BATCH]), self.move(y[i : i + EVAL_BATCH])
             with self.autocast():
                 out = self.model(xb)
                 total_loss += self.objective.loss(out, xb, yb).float() * len(yb)
@@ -96,13 +100,14 @@ class Evaluator:
         if self.initial_filters is not None:
             record = exhibits.features_record(
                 self.model,
-                self.x_val[:EVAL_BATCH],
-                self.y_val[:EVAL_BATCH],
+                self.move(self.x_val[:EVAL_BATCH]),
+                self.move(self.y_val[:EVAL_BATCH]),
                 self.data.class_names,
                 self.initial_filters,
             )
             store.event(step, "features", record)
             store.scalars(step, {"features/filter_change": record["filter_change"]})
         if exhibits.has_truth_table(self.model, self.x_val):
-            table = exhibits.truth_table_record(self.model, self.x_val, self.y_val)
+            x, y = self.move(self.x_val), self.move(self.y_val)  # a handful of rows
+            table = exhibits.truth_table_record(self.model, x, y)
             store.event(step, "truth_table", table)

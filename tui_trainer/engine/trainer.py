@@ -26,6 +26,7 @@ from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
 from tui_trainer.engine.objective import Objective
 from tui_trainer.engine.optim import build_optimizer, build_schedule
+from tui_trainer.engine.placement import plan_placement
 from tui_trainer.engine.precision import Precision
 from tui_trainer.engine.pretrain import pretrainer_for
 from tui_trainer.engine.probes import LayerProbe
@@ -95,6 +96,8 @@ class Trainer:
         self.data = self._dataset or build_dataset(cfg.data)
         self.model = build_model(cfg.model, self.data.input_shape, self.data.num_classes)
         self.model.to(self.device)
+        self.placement = plan_placement(self.device, self.model, self.data, cfg)
+        self.placement.model(self.model)
         self.objective = Objective(self.model, self.data.num_classes)
         self.units = self.model.layer_units()
         self.optimizer = build_optimizer(cfg.optim, self.model)
@@ -104,10 +107,9 @@ class Trainer:
         self.scheduler = build_schedule(cfg.optim, self.optimizer, self.total_steps)
         self.scheduled = cfg.optim.schedule != "constant" or cfg.optim.warmup_steps > 0
         self.eval_every = cfg.train.eval_every or self._auto_eval_every()
-        self.x_train = self.data.x_train.to(self.device)
-        self.y_train = self.data.y_train.to(self.device)
-        self.x_val = self.data.x_val.to(self.device)
-        self.y_val = self.data.y_val.to(self.device)
+        place = self.placement.data  # on the device, or (too large) pinned on the host
+        self.x_train, self.y_train = place(self.data.x_train), place(self.data.y_train)
+        self.x_val, self.y_val = place(self.data.x_val), place(self.data.y_val)
         self.pretrainer = pretrainer_for(self.model, self.x_train, cfg)  # checks the model
         self.batches = EpochBatches(
             self.x_train,
@@ -116,11 +118,12 @@ class Trainer:
             self.batches_per_epoch,
             cfg.train.seed,
             cfg.data.augment,
+            self.placement,
         )
         # Validation, the training set in eval mode, PCA beside an autoencoder, exhibits.
         tensors = (self.x_train, self.y_train, self.x_val, self.y_val)
         self.evaluator = Evaluator(
-            cfg, self.model, self.objective, self.data, tensors, self._autocast
+            cfg, self.model, self.objective, self.data, tensors, self._autocast, self.placement
         )
         self.probe = LayerProbe(
             self.units, list(self.model.named_parameters()), cfg.probe.stats, self.device
