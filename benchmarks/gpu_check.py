@@ -42,6 +42,7 @@ from tui_trainer.config import RunConfig  # noqa: E402
 
 GPU_TEST_FILES = [
     "tests/unit/test_precision.py",
+    "tests/unit/test_placement.py",
     "tests/integration/test_distributed.py",
 ]  # the files holding @pytest.mark.gpu tests
 PEAK_BF16 = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12}
