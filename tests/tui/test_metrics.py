@@ -154,3 +154,21 @@ async def test_a_filter_typed_before_the_box_has_the_focus_is_kept(recorded_run,
         assert screen.pattern == "val/acc" and app.focused is None
         await pilot.press("l")  # a command again once the filter is entered
         assert screen.query_one(ChartGrid).view.log
+
+
+async def test_the_view_is_kept_between_opens_and_reads_what_came_meanwhile(
+    tmp_path, fake_diagnose
+):
+    run = write_run(tmp_path / "runs")
+    app = TrainerApp(runs_dir=str(run.parent), attach=run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard_ready(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen) and app.screen.names)
+        first = app.screen
+        assert not set(NAMES) & set(first.names)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        write_many(run)  # recorded while the view was hidden
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.screen is first and set(NAMES) <= set(first.names))

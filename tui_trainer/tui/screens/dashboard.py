@@ -103,6 +103,7 @@ class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
         self._drawn_at = 0.0
         self._diagnosed_at = 0.0
         self._diagnose_cost = 0.0
+        self._metrics: MetricsScreen | None = None  # installed at its first open
 
     # -- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -391,11 +392,20 @@ class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
             self.inspect_again()
 
     def action_metrics(self) -> None:
-        """Every recorded scalar of the runs shown, as a grid of charts (MetricsScreen)."""
+        """Every scalar of the runs shown (MetricsScreen), kept between opens (composing it
+        costs more than a key may take); its first frame has the names known here."""
         snaps = [self.snaps.get(d) for d in self.run_dirs]
         live, labels = any(s is None or s.live for s in snaps), run_labels(self.run_dirs, snaps)
-        names = sorted({n for s in snaps if s is not None for n in s.last})  # its first frame's
-        self.app.push_screen(MetricsScreen(self.run_dirs, labels, live, names))
+        names = sorted({n for s in snaps if s is not None for n in s.last})
+        if self._metrics is None:
+            self._metrics = MetricsScreen(self.run_dirs, labels, live, names)
+            self.app.install_screen(self._metrics, f"metrics-{id(self)}")
+        self._metrics.live = live
+        self.app.push_screen(self._metrics)
+
+    def on_unmount(self) -> None:  # (at the app's exit Textual uninstalls it)
+        if self._metrics is not None and self._metrics not in self.app.screen_stack:
+            self.app.uninstall_screen(self._metrics) and self._metrics.remove()
 
     def action_zoom(self, panel: str) -> None:
         self.zoom = "" if panel == self.zoom else panel

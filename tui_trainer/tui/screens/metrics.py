@@ -100,8 +100,14 @@ class MetricsScreen(Screen[None]):
 
     # -- reading --------------------------------------------------------------------
     def _refresh_live(self) -> None:
-        if self.live:
+        if self.live and self.is_current:  # kept between opens: not while hidden
             self.load()
+
+    def on_screen_resume(self) -> None:
+        """Shown again (the dashboard keeps this screen): read what came meanwhile."""
+        if self._laid_out:  # the terminal may have changed size while hidden
+            self.grid = grid_for(self.size.width, self.size.height - 2)
+            self.reload()
 
     def reload(self, after: float = 0.0) -> None:
         """Draw the page's titles at once (a key is answered now), then read its curves
