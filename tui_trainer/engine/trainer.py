@@ -272,7 +272,7 @@ class Trainer:
         window = self._window
         if self.step % self.cfg.train.log_every == 0 or last:
             self.rate = window.rate(self.step)
-            self._log_train(window.loss_sum, window.correct_sum, window.seen)
+            self._log_train(*window.sums(), window.seen)
             window.reset(self.step)
         if sampled or last:
             self._flush_samples(wait=last)
