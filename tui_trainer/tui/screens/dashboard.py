@@ -407,9 +407,6 @@ class DashboardScreen(PaneKeys, StepAxis, Screen[None]):
         if self._metrics is not None and self._metrics not in self.app.screen_stack:
             self.app.uninstall_screen(self._metrics) and self._metrics.remove()
 
-    def action_zoom(self, panel: str) -> None:
-        self.zoom = "" if panel == self.zoom else panel
-
     def action_back(self) -> None:
         if self.cursor is not None:
             self.action_inspect()

@@ -69,13 +69,17 @@ class PaneKeys:
         if message.open:
             self.zoom = "layer"
 
+    def action_zoom(self, panel: str) -> None:
+        """Keys 1-5 and the panes' keys: show that panel or pane alone (again: all)."""
+        self.zoom = "" if panel == self.zoom else panel
+
     def on_click(self, event: Click) -> None:
         """A double click on a panel zooms it, again shows every panel (as keys 1-5)."""
         node = event.widget if event.chain == 2 else None
         while node is not None and node.id not in PANELS:
             node = node.parent
         if node is not None:
-            self.zoom = "" if self.zoom == node.id else str(node.id)
+            self.action_zoom(str(node.id))
 
     def on_tab_clicked(self, message: TabClicked) -> None:
         self.selected = message.index
