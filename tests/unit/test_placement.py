@@ -116,10 +116,14 @@ def test_host_data_with_greedy_pretraining_is_one_line(runs_dir):
 
 @pytest.mark.gpu
 @CUDA
-@pytest.mark.parametrize("where", ["device", "host"])
-def test_unsampled_unlogged_steps_never_synchronise_the_host(runs_dir, where):
+@pytest.mark.parametrize(
+    ("preset", "where"),
+    [("digits-mlp", "device"), ("digits-mlp", "host"), ("relu-vs-tanh", "device")],
+)
+def test_unsampled_unlogged_steps_never_synchronise_the_host(runs_dir, preset, where):
     """Every step that is neither sampled, logged nor evaluated runs (train step and the
-    bookkeeping after it) under torch.cuda.set_sync_debug_mode("error")."""
+    bookkeeping after it) under torch.cuda.set_sync_debug_mode("error"): epoch boundaries
+    (a new order) and augmented batches (relu-vs-tanh shifts its images) included."""
     log_every, every, steps = 5, 7, 80
     sets = ['train.device="cuda"', f"train.log_every={log_every}", f"probe.every={every}",
             f"train.max_steps={steps}", "train.eval_every=1000", "checkpoint.every=0",
@@ -145,10 +149,10 @@ def test_unsampled_unlogged_steps_never_synchronise_the_host(runs_dir, where):
 
         trainer._train_step, trainer._after_step = quiet_train_step, after
 
-    trainer = Trainer(find_preset("digits-mlp").resolve(None, sets))
+    trainer = Trainer(find_preset(preset).resolve(None, sets))
     trainer.prepare()
     wrap(trainer)
-    store = RunStore.create(runs_dir, "digits-mlp", "", "{}", "")
+    store = RunStore.create(runs_dir, preset, "", "{}", "")
     result = trainer.run(store)
     store.close()
     assert result.status == "finished", result

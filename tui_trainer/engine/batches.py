@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tui_trainer.engine.data import augment_batch, epoch_order
-from tui_trainer.engine.placement import Placement
+from tui_trainer.engine.placement import Placement, to_device
 
 __all__ = ["EpochBatches"]
 
@@ -42,12 +42,14 @@ class EpochBatches:
         bs = self.batch_size
         epoch, b = divmod(step, self.batches_per_epoch)
         if epoch != self._epoch:
-            self._order = epoch_order(len(self.y), self.seed, epoch).to(self.x.device)
+            self._order = to_device(epoch_order(len(self.y), self.seed, epoch), self.x.device)
             self._epoch = epoch
         idx = self._order[b * bs : (b + 1) * bs]
         y = self.place.batch(self.y, idx)
         if self.augment == "none":
             return self.place.batch(self.x, idx), y
+        # augmented where the data is (on a GPU: on it, no copy to the host and back),
+        # with random numbers from a CPU generator: the same shifts on any device
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        x = augment_batch(self.x[idx.to(self.x.device)].cpu(), self.augment, gen)
+        x = augment_batch(self.x[idx.to(self.x.device)], self.augment, gen)
         return self.place.batch(x), y

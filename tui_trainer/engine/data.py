@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from tui_trainer.config import ConfigError, DataConfig
 from tui_trainer.config.preflight import CIFAR_FILES, cifar_base, mnist_paths
+from tui_trainer.engine.placement import to_device
 
 __all__ = ["DataError", "Dataset", "augment_batch", "build_dataset", "epoch_order", "num_batches"]
 
@@ -114,7 +115,7 @@ def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator) -> tor
     n, _, h, w = x.shape
     dev = generator.device
     shifts = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (n, 2), generator=generator, device=dev)
-    shifts = shifts.to(x.device)
+    shifts = to_device(shifts, x.device)
     if mode == "shift":
         p = MAX_SHIFT
         padded = F.pad(x, (p, p, p, p))
@@ -123,7 +124,7 @@ def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator) -> tor
         batch = torch.arange(n, device=x.device)[:, None, None]
         out = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C)
         return out.permute(0, 3, 1, 2).contiguous()
-    u = torch.rand(n, generator=generator, device=dev, dtype=torch.float64).to(x.device)
+    u = to_device(torch.rand(n, generator=generator, device=dev, dtype=torch.float64), x.device)
     angle = (2 * u - 1) * math.radians(MAX_ROTATION)
     cos, sin = angle.cos(), angle.sin()
     theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=x.device)

@@ -23,7 +23,7 @@ from torch import nn
 
 from tui_trainer.config import ConfigError, RunConfig
 
-__all__ = ["RESIDENT_SHARE", "Placement", "plan", "plan_placement"]
+__all__ = ["RESIDENT_SHARE", "Placement", "plan", "plan_placement", "to_device"]
 
 RESIDENT_SHARE = 0.5  # the data may take this share of the device's free memory
 
@@ -63,6 +63,15 @@ class Placement:
     def model(self, model: nn.Module) -> nn.Module:
         """The model in the run's memory format (its parameters already on the device)."""
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small host tensor (an epoch's order, a batch's random shifts) on ``device``
+    without the host waiting: pinned, then copied ``non_blocking`` on CUDA (a plain copy
+    from pageable memory synchronises)."""
+    if device.type != "cuda" or t.device.type != "cpu":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
 
 
 def _on(x: torch.Tensor, device: torch.device) -> bool:
