@@ -43,9 +43,9 @@ class Evaluator:
         self.cfg, self.model, self.objective, self.data = cfg, model, objective, data
         self.x_train, self.y_train, self.x_val, self.y_val = tensors
         self.autocast = autocast
-        self.place = placement or Placement(self.x_val.device)
-        self.device = self.place.device
-        self.move = self.place.batch  # a slice of the tensors, on the device
+        place = placement or Placement(self.x_val.device)
+        self.device = place.device
+        self.move = place.batch  # a slice of the tensors, on the device
         self.pca = (
             exhibits.PCABaseline(self.x_train, cfg.model.code_size)
             if objective.task == "reconstruct"

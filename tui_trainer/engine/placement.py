@@ -52,10 +52,8 @@ class Placement:
         if idx is not None:  # rows of host data
             staged = torch.empty((len(idx), *x.shape[1:]), dtype=x.dtype, pin_memory=self.pinned)
             x = torch.index_select(x, 0, idx.cpu(), out=staged)
-        if not _on(x, self.device):
-            if self.pinned and not x.is_pinned():  # e.g. an augmented batch
-                x = x.pin_memory()
-            x = x.to(self.device, non_blocking=x.is_pinned())
+        if not _on(x, self.device):  # host data (staged, or an augmented batch)
+            x = to_device(x, self.device)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

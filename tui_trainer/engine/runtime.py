@@ -135,8 +135,8 @@ class LogWindow:
 
     A step only keeps references to its loss, outputs and targets; they are reduced
     FOLD_STEPS (or FOLD_BYTES of outputs) at a time, a handful of kernels for all of them:
-    reducing each step on its own cost five small kernels, 37 us a step on the CPU (4% of a
-    digits-mlp step), against under 3 us now."""
+    reducing each step on its own cost five small kernels, 37 us a step in a digits-mlp
+    loop on the CPU (4% of its step), against 14 us now (folds included)."""
 
     loss_sum: torch.Tensor
     correct_sum: torch.Tensor
@@ -180,6 +180,9 @@ class LogWindow:
                 outs = torch.cat([o for o, _ in self._outs])
                 ys = torch.cat([y for _, y in self._outs])
                 self.correct_sum.add_(self._objective.correct(outs, None, ys))
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
         self._losses.clear()
         self._outs.clear()
         self._bytes = 0
@@ -188,9 +191,7 @@ class LogWindow:
         return (step - self.step) / max(time.perf_counter() - self.t, 1e-9)
 
     def reset(self, step: int) -> None:
-        self._losses.clear()
-        self._outs.clear()
-        self._bytes = 0
+        self._drop_pending()
         self.loss_sum.zero_()
         self.correct_sum.zero_()
         self.seen = 0
