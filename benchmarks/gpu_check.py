@@ -265,6 +265,24 @@ def environment(device: torch.device) -> str:
     return f"CPU ({os.cpu_count()} cores, {threads} threads), torch {torch.__version__}"
 
 
+def telemetry() -> str:
+    """The cards' figures as the app reads them (NVML, else nvidia-smi), after the rows."""
+    from tui_trainer.sysinfo import gpu_stats
+
+    def num(v: float | None, unit: str) -> str:
+        return "?" if v is None else f"{v:.0f}{unit}"
+
+    gpus = gpu_stats()
+    if not gpus:
+        return "telemetry: neither NVML (nvidia-ml-py) nor nvidia-smi answered"
+    return "telemetry after the rows: " + "; ".join(
+        f"GPU{g.index} {g.name}: util {num(g.util_pct, '%')}, mem {num(g.mem_used_mb, '')}/"
+        f"{num(g.mem_total_mb, ' MB')}, {num(g.temp_c, ' C')}, {num(g.power_w, ' W')}, "
+        f"SM {num(g.sm_clock_mhz, ' MHz')}, mem clock {num(g.mem_clock_mhz, ' MHz')}"
+        for g in gpus
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
@@ -295,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     flop_text = ", ".join(f"{m} {v / 1e9:.3g} GFLOP/step" for m, v in flops.items())
     print(f"FLOPs (FlopCounterMode, forward+backward, one global batch): {flop_text}")
     print(f"MFU against the dense bf16 peak of the card; total {time.perf_counter() - t0:.0f} s")
+    if device.type == "cuda":
+        print(telemetry())
     failed = any(r.note.startswith("FAILED") for r in rows) or tests.startswith("FAILED")
     return 1 if failed else 0
 

@@ -1,6 +1,6 @@
 """Benchmark: the engine's steps/s against a plain PyTorch loop on the same model and data.
 
-    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset digits-mlp] [--rounds 3]
+    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset digits-mlp] [--rounds 3] [--epochs N]
 
 Both train the preset's model on the same data with the same optimizer, batch size and step
 count, alternating in one process so machine drift cancels. The comparison is fair: the
@@ -11,8 +11,10 @@ interval, train accuracy, the SQLite store, control polling.
 
 Two figures each: steps per second of wall time, and per second of the process's CPU time
 (``time.process_time``: every thread of the process, the store's included) over the same
-steps; the median of the rounds and the best (fastest) round of each: on a shared machine
-the best rounds are the least disturbed ones, and their ratio the steadiest figure.
+steps; the median of the rounds and the best (fastest) round of each; and the paired ratio,
+each engine round over the plain round just before it (median, quartiles): on the 2-core
+sandbox two runs of the same loop in one process differ by up to 15% (allocation, caches,
+the neighbours), so only many rounds tell a few percent apart.
 """
 
 from __future__ import annotations
@@ -116,9 +118,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="digits-mlp")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=0, help="instead of the preset's")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    cfg = find_preset(args.preset).resolve(None, ['train.device="cpu"'])
+    over = ['train.device="cpu"'] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
+    cfg = find_preset(args.preset).resolve(None, over)
     data = build_dataset(cfg.data)
     plain, ours = [], []
     with tempfile.TemporaryDirectory() as runs:
@@ -142,6 +146,10 @@ def main() -> None:
         print(f"{f'plain PyTorch loop, {how}':<34}{pw:>10.0f}{1.0:>8.2f}{pc:>13.0f}{1.0:>8.2f}")
         print(f"{f'tui-trainer engine, {how}':<34}{ow:>10.0f}{ow / pw:>8.2f}{oc:>13.0f}"
               f"{oc / pc:>8.2f}")
+    paired = sorted(b[0] / a[0] for a, b in zip(plain, ours, strict=True))
+    q = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+    print(f"paired ratio (ours / plain, wall): median {statistics.median(paired):.3f}, "
+          f"quartiles {q[0]:.3f}-{q[2]:.3f}, over {len(paired)} rounds")
     print(
         "rounds, wall (plain / ours): "
         + ", ".join(f"{a[0]:.0f}/{b[0]:.0f}" for a, b in zip(plain, ours, strict=False))

@@ -78,7 +78,10 @@ def test_two_ranks_train_like_one(tmp_path):
         names = reader.scalar_names()
         spread = [v for _, v in reader.series("dist/grad_norm_spread")]
         steps, grad = reader.layer_stat_matrix("grad_norm")
+        last = reader.last_values()
     assert {"rank0/steps_per_s", "rank1/steps_per_s"} <= set(names)
+    for k in (0, 1):  # each rank's own process: a torch process's RSS, and its peak
+        assert 50 < last[f"rank{k}/mem_mb"] <= last[f"rank{k}/peak_mem_mb"] < 16_000
     # gradient statistics are taken after the all-reduce: the same on both ranks
     assert len(spread) >= STEPS // 10 - 1 and max(spread) <= 1e-6
     assert steps and all(v is not None and v > 0 for v in grad[-1])
@@ -262,4 +265,5 @@ def test_nccl_ranks_on_every_gpu(tmp_path):
         names = reader.scalar_names()
     assert spread and max(spread) <= 1e-6
     assert {f"rank{k}/steps_per_s" for k in range(gpus)} <= set(names)
+    assert {f"rank{k}/peak_mem_mb" for k in range(gpus)} <= set(names)
     assert "sys/cuda_mem_peak_mb" in names and any(n.startswith("sys/gpu0/") for n in names)

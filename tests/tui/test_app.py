@@ -484,3 +484,19 @@ def test_status_line_says_a_created_run_is_starting():
     assert "starting" in status_text(created).plain
     running = dataclasses.replace(created, status="running", step=3)
     assert "starting" not in status_text(running).plain
+
+
+def test_status_line_shows_the_runs_gpu_with_its_temperature_and_power():
+    from tui_trainer.sysinfo import GpuStat
+    from tui_trainer.tui.widgets.status_line import status_text
+
+    snap = RunSnapshot(run_dir=Path("r"), run_id="r", status="running", device="cuda:1")
+    gpus = [GpuStat(0, "H200", 5.0, 1024.0, 143_771.0, 30.0, 80.0),
+            GpuStat(1, "H200", 97.0, 70_000.0, 143_771.0, 64.0, 612.3, 1980.0, 3201.0),
+            GpuStat(2, "old board", 50.0, 1024.0, 8192.0)]  # fmt: skip
+    line = status_text(snap, gpus=gpus).plain
+    assert "GPU1 97%" in line and "64°C 612 W" in line
+    assert "GPU0" not in line and "GPU2" not in line  # the run's GPU only
+    snap = dataclasses.replace(snap, device="cuda")
+    line = status_text(snap, gpus=gpus[2:]).plain
+    assert "GPU2 50%" in line and "°C" not in line and " W" not in line  # no sensors: left out

@@ -22,7 +22,7 @@ from tui_trainer.tui.widgets.heatmap import GradientHeatmap
 from tui_trainer.tui.widgets.layer_pane import LayerPane
 from tui_trainer.tui.widgets.overview_pane import OverviewPane
 from tui_trainer.tui.widgets.run_tabs import RunTabs
-from tui_trainer.tui.widgets.system_pane import SystemPane, system_groups
+from tui_trainer.tui.widgets.system_pane import SystemPane, _label, _one_gpu, system_groups
 
 from .conftest import LAYERS, dashboard_ready, stat_row, wait_for, write_run
 
@@ -146,6 +146,23 @@ def test_system_groups_put_each_kind_of_figure_in_one_chart():
         ("CUDA memory MB (torch's allocator)", ["sys/cuda_mem_alloc_mb", "sys/cuda_mem_peak_mb"]),
         ("sys/disk_mb", ["sys/disk_mb"]),
     ]
+
+
+def test_a_gpus_nvml_figures_get_charts_and_legends_that_tell_them_apart():
+    fields = ("util_pct", "mem_used_mb", "mem_total_mb", "temp_c", "power_w", "sm_clock_mhz",
+              "mem_clock_mhz")  # fmt: skip
+    one = [f"sys/gpu0/{f}" for f in fields]
+    groups = system_groups(one)
+    assert [t for t, _ in groups] == ["GPU utilisation %", "GPU memory MB (used, total)",
+                                      "GPU temperature °C", "GPU power W",
+                                      "GPU clocks MHz, SM and memory"]  # fmt: skip
+    memory, clocks = groups[1][1], groups[4][1]
+    assert [_label(n, _one_gpu(memory)) for n in memory] == ["total", "used"]
+    assert [_label(n, _one_gpu(clocks)) for n in clocks] == ["mem", "sm"]
+    two = sorted(memory + ["sys/gpu1/mem_used_mb", "sys/gpu1/mem_total_mb"])
+    assert [_label(n, _one_gpu(two)) for n in two] == ["gpu0 total", "gpu0 used",
+                                                       "gpu1 total", "gpu1 used"]  # fmt: skip
+    assert _label("sys/gpu3/temp_c") == "gpu3" and _label("sys/cuda_mem_peak_mb") == "peak"
 
 
 def _add_histograms(run_dir: Path) -> None:

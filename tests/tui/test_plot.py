@@ -55,6 +55,11 @@ def test_nvidia_smi_parsing():
     assert [g.index for g in gpus] == [0, 1]
     assert gpus[0].util_pct == 87 and gpus[0].mem_used_mb == 40123
     assert gpus[1].util_pct is None
+    row = "2, NVIDIA H200, 99, 70000, 143771, 64, 612.34, 1980, 3201\n"  # today's query
+    (gpu,) = parse_nvidia_smi(row)
+    assert (gpu.index, gpu.util_pct, gpu.mem_total_mb) == (2, 99, 143771)
+    assert (gpu.temp_c, gpu.power_w) == (64, 612.34)
+    assert (gpu.sm_clock_mhz, gpu.mem_clock_mhz) == (1980, 3201)
 
 
 def test_gpu_stats_prefer_nvml(monkeypatch):
@@ -80,9 +85,13 @@ def test_gpu_stats_prefer_nvml(monkeypatch):
         (1, "H200", 41.0, 2048.0, 81920.0),
     ]
 
-    def broken() -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("NVML Shared Library Not Found")
 
-    fake.nvmlInit = broken
     monkeypatch.setattr(sysinfo.shutil, "which", lambda name: None)
+    fake.nvmlDeviceGetCount = broken  # a driver gone after NVML started
     assert sysinfo.gpu_stats() == []  # NVML fails, no nvidia-smi: nothing, no exception
+    no_driver = types.ModuleType("pynvml")
+    no_driver.nvmlInit = broken
+    monkeypatch.setitem(sys.modules, "pynvml", no_driver)
+    assert sysinfo.gpu_stats() == []

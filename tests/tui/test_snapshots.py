@@ -111,7 +111,11 @@ def _dressed_run(tmp_path, monkeypatch):
     for step in range(5, 301, 5):
         wave = math.sin(step / 20)
         store.scalars(step, {"sys/cpu_percent": 95 + 5 * wave, "sys/rss_mb": 300 + step / 10,
-                             "sys/gpu0/util_pct": 60 + 30 * wave, "sys/gpu0/mem_used_mb": 2048.0},
+                             "sys/gpu0/util_pct": 60 + 30 * wave, "sys/gpu0/mem_used_mb": 2048.0,
+                             "sys/gpu0/mem_total_mb": 81559.0, "sys/gpu0/temp_c": 50 + step / 20,
+                             "sys/gpu0/power_w": 300 + 200 * wave,
+                             "sys/gpu0/sm_clock_mhz": 1980 - 10 * wave,
+                             "sys/gpu0/mem_clock_mhz": 2619.0},
                       wall=T0 + step * 0.01)  # fmt: skip
     store.close()
     _add_histograms(run_dir)
@@ -151,7 +155,7 @@ def test_overview_pane(tmp_path, monkeypatch, fake_diagnose, snap_compare):
 def test_system_pane(tmp_path, monkeypatch, fake_diagnose, snap_compare):
     run = _dressed_run(tmp_path, monkeypatch)
     app = TrainerApp(runs_dir="runs", attach=run)
-    ready = _pane(["y"], lambda s: len(s.query_one("SystemPane").charts) == 4)
+    ready = _pane(["y"], lambda s: len(s.query_one("SystemPane").charts) == 7)
     assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
 
 

@@ -4,6 +4,11 @@ The order of an epoch is ``data.epoch_order(n, seed, epoch)`` and a step's augme
 seeded by (seed, step), so a resumed run sees exactly the batches it would have seen. A
 ``Placement`` brings each batch to the device (data kept on the host: through pinned
 memory) in the run's memory format.
+
+Data kept on the device (and not augmented) is put in the epoch's order once an epoch, one
+gather of the whole set, when that copy is at most EPOCH_COPY_MAX bytes; a step's batch is
+then a slice of it: no per-step gather of x and y (two small kernels and their index
+arithmetic: 9 us of a digits-mlp step's ~900 us on the CPU, against ~1 us for two slices).
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import torch
 from tui_trainer.engine.data import augment_batch, epoch_order
 from tui_trainer.engine.placement import Placement, to_device
 
-__all__ = ["EpochBatches"]
+__all__ = ["EPOCH_COPY_MAX", "EpochBatches"]
+
+EPOCH_COPY_MAX = 256 << 20  # bytes: larger resident sets are gathered batch by batch
 
 
 class EpochBatches:
@@ -37,6 +44,10 @@ class EpochBatches:
         self.place = placement or Placement(x.device)
         self._order = torch.empty(0, dtype=torch.long)
         self._epoch = -1  # the epoch whose order is in _order
+        resident = self.place.resident and x.device == y.device
+        size = x.numel() * x.element_size() + y.numel() * y.element_size()
+        self.whole_epoch = resident and augment == "none" and size <= EPOCH_COPY_MAX
+        self._xe, self._ye = x, y  # the data in the epoch's order (whole_epoch)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         bs = self.batch_size
@@ -44,7 +55,12 @@ class EpochBatches:
         if epoch != self._epoch:
             self._order = to_device(epoch_order(len(self.y), self.seed, epoch), self.x.device)
             self._epoch = epoch
-        idx = self._order[b * bs : (b + 1) * bs]
+            if self.whole_epoch:
+                self._xe, self._ye = self.x[self._order], self.y[self._order]
+        lo, hi = b * bs, (b + 1) * bs
+        if self.whole_epoch:  # slices of the set in this epoch's order
+            return self.place.batch(self._xe[lo:hi]), self._ye[lo:hi]
+        idx = self._order[lo:hi]
         y = self.place.batch(self.y, idx)
         if self.augment == "none":
             return self.place.batch(self.x, idx), y

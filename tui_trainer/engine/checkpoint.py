@@ -127,14 +127,24 @@ def capture(
 
 
 def finite_state(model: Any, loss: float | None) -> bool:
-    """Whether the latest loss (None: none yet) and every parameter and buffer are finite
-    (one pass, one sync: a checkpoint's cost)."""
+    """Whether the latest loss (None: none yet) and every parameter and buffer are finite.
+    Their 2-norms in one fused pass and one sync first (NaN and inf carry through: 30 us
+    for a digits-mlp, against 115 us tensor by tensor); only when a norm is not finite,
+    which a finite tensor with elements past ~1e19 also gives, element by element."""
     if loss is not None and not math.isfinite(loss):
         return False
     tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     if not tensors:
         return True
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+    if _all_finite(torch._foreach_norm(tensors)):  # noqa: SLF001 (stable since 1.13)
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in tensors)  # rare: a sync per tensor
+
+
+def _all_finite(values: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> bool:
+    if len({(v.dtype, v.device) for v in values}) > 1:  # mixed precisions or devices
+        values = [v.float().cpu() for v in values]
+    return bool(torch.stack(list(values)).isfinite().all())
 
 
 def restore(state: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ import torch
 import torch.distributed as dist
 
 from tui_trainer.config import RunConfig
+from tui_trainer.engine.system_scalars import nvml_indices
 from tui_trainer.engine.trainer import CONTROL_INTERVAL, StopTraining, Trainer
 
 __all__ = ["CONTROL_SYNC_STEPS", "DistributedTrainer", "NullRecorder", "RankSlice", "rank_device"]
@@ -94,6 +96,21 @@ class RankSlice:
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.inner.batch(step)
         return x.tensor_split(self.world)[self.rank], y.tensor_split(self.world)[self.rank]
+
+
+def rank_memory_mb(device: torch.device) -> tuple[float, float]:
+    """This process's memory (MB), now and at its peak: torch's allocator on a GPU, else
+    the resident set (psutil) and its high-water mark (getrusage)."""
+    if device.type == "cuda":
+        now, peak = torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device)
+        return now / 2**20, peak / 2**20
+    import resource
+
+    import psutil
+
+    rss = psutil.Process().memory_info().rss / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss, max(rss, peak / (2**20 if sys.platform == "darwin" else 2**10))
 
 
 def rank_device(name: str, local_rank: int) -> str:
@@ -169,6 +186,9 @@ class DistributedTrainer(Trainer):
 
     def _record_start(self) -> None:
         super()._record_start()
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        if self.rank == 0 and self.device.type == "cuda" and local > 1:  # the node's GPUs
+            self.system.gpus |= nvml_indices([torch.device("cuda", r) for r in range(local)])
         pids = self._gather(torch.tensor([os.getpid()], dtype=torch.int64, device=self.device))
         per_rank = -(-self.cfg.data.batch_size // self.world)
         self.store.set_meta(
@@ -181,19 +201,17 @@ class DistributedTrainer(Trainer):
         )
 
     def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
-        """The global batch's loss and accuracy; every rank's steps/s."""
+        """The global batch's loss and accuracy; every rank's steps/s and memory (MB: on a
+        GPU torch's allocator, now and at its peak; on the CPU the process's RSS and peak)."""
         dev = self.device
-        row = torch.stack(
-            [
-                loss_sum.float(),
-                correct_sum.float(),
-                torch.tensor(float(seen), device=dev),
-                torch.tensor(self.rate, device=dev),
-            ]
-        )
-        rows = self._gather(row)
-        rates = rows[:, 3].tolist()
-        self.store.scalars(self.step, {f"rank{k}/steps_per_s": r for k, r in enumerate(rates)})
+        sums = torch.stack([loss_sum.float(), correct_sum.float()])
+        figures = torch.tensor([float(seen), self.rate, *rank_memory_mb(dev)], device=dev)
+        rows = self._gather(torch.cat([sums, figures]))
+        values = {}
+        for k, (rate, mem_mb, peak_mb) in enumerate(rows[:, 3:].tolist()):
+            values[f"rank{k}/steps_per_s"] = rate
+            values[f"rank{k}/mem_mb"], values[f"rank{k}/peak_mem_mb"] = mem_mb, peak_mb
+        self.store.scalars(self.step, values)
         super()._log_train(rows[:, 0].sum(), rows[:, 1].sum(), int(rows[:, 2].sum().item()))
 
     def _save(self, path: Path, durable: bool = True) -> None:

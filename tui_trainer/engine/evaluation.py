@@ -57,20 +57,20 @@ class Evaluator:
 
     @torch.no_grad()
     def measure(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-        """Mean loss and accuracy (None without one) over x, y in eval mode, in batches."""
+        """Mean loss and accuracy (None without one) over x, y in eval mode, in batches;
+        the sums stay on the device and are read in one transfer."""
         self.model.eval()
-        total_loss = torch.zeros((), device=self.device)
-        total_correct = torch.zeros((), device=self.device)
+        sums = []
         for i in range(0, len(y), EVAL_BATCH):
             xb, yb = self.move(x[i : i + EVAL_BATCH]), self.move(y[i : i + EVAL_BATCH])
             with self.autocast():
                 out = self.model(xb)
-                total_loss += self.objective.loss(out, xb, yb).float() * len(yb)
-            total_correct += self.objective.correct(out, xb, yb)
+                loss = self.objective.loss(out, xb, yb).float() * len(yb)
+            sums.append(torch.stack((loss, self.objective.correct(out, xb, yb).float())))
         self.model.train()
+        total_loss, total_correct = (sums[0] if len(sums) == 1 else sum(sums)).tolist()
         n = len(y)
-        acc = total_correct.item() / n if self.objective.has_accuracy else None
-        return total_loss.item() / n, acc
+        return total_loss / n, (total_correct / n if self.objective.has_accuracy else None)
 
     @torch.no_grad()
     def metrics(self) -> dict[str, float]:

@@ -4,9 +4,11 @@ Called where the trainer (or ``watch``) logs, never per step: torch's allocator 
 (``sys/cuda_mem_alloc_mb``, ``sys/cuda_mem_peak_mb``) at every log step on a GPU, and at
 most every ``interval_s`` seconds the process's CPU use (``sys/cpu_percent``, percent of
 one core since the last figure) and resident memory (``sys/rss_mb``) through psutil, and
-the utilisation and memory of its GPU (``sys/gpu<k>/util_pct``, ``sys/gpu<k>/mem_used_mb``)
-through NVML when it is installed (never by starting ``nvidia-smi`` from the loop). A
-source that is missing or fails is left out, never raised.
+its GPU's figures as ``sys/gpu<k>/<figure>`` (GPU_FIGURES: utilisation, memory used and
+total, temperature, power, SM and memory clocks) through NVML when nvidia-ml-py is
+installed (never by starting ``nvidia-smi`` from the loop). Without NVML the GPU's memory
+used and total still come from the driver (``torch.cuda.mem_get_info``, no sync). A source
+that is missing or fails is left out, never raised.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ import torch
 
 from tui_trainer.sysinfo import nvml_stats
 
-__all__ = ["INTERVAL_S", "SystemScalars"]
+__all__ = ["GPU_FIGURES", "INTERVAL_S", "SystemScalars", "nvml_indices"]
 
 INTERVAL_S = 2.0
+GPU_FIGURES = (  # GpuStat's fields, recorded under these names
+    "util_pct", "mem_used_mb", "mem_total_mb", "temp_c", "power_w", "sm_clock_mhz",
+    "mem_clock_mhz",
+)  # fmt: skip
 
 
 class SystemScalars:
@@ -29,7 +35,11 @@ class SystemScalars:
 
     def __init__(self, device: torch.device, interval_s: float = INTERVAL_S) -> None:
         self.cuda = device.type == "cuda"
+        self.device = device
         self.gpu = _nvml_index(device) if self.cuda else None
+        # the GPUs whose NVML figures are recorded: this process's; under --nproc rank 0's
+        # takes every GPU its node's ranks use (DistributedTrainer sets them)
+        self.gpus: set[int] = set() if self.gpu is None else {self.gpu}
         self.interval_s = interval_s
         self._due = 0.0  # the first call records at once
         self._nvml = True
@@ -56,23 +66,36 @@ class SystemScalars:
                 out["sys/rss_mb"] = self._proc.memory_info().rss / 2**20
             except Exception:  # noqa: BLE001
                 self._proc = None
-        if self.gpu is not None and self._nvml:
+        if self.gpu is not None:
             out.update(self._gpu())
         return out
 
     def _gpu(self) -> dict[str, float]:
-        stats = nvml_stats()
+        stats = nvml_stats() if self._nvml else None
         if stats is None:
             self._nvml = False  # no NVML here: do not try again every interval
+            return self._driver_memory()
+        return {
+            f"sys/gpu{g.index}/{figure}": value
+            for g in stats
+            if g.index in self.gpus
+            for figure in GPU_FIGURES
+            if (value := getattr(g, figure)) is not None
+        }
+
+    def _driver_memory(self) -> dict[str, float]:
+        """The GPU's memory in use and in all, as the driver reports it (every process's)."""
+        try:
+            free, total = torch.cuda.mem_get_info(self.device)
+        except Exception:  # noqa: BLE001
             return {}
-        out = {}
-        for g in stats:
-            if g.index == self.gpu:
-                if g.util_pct is not None:
-                    out[f"sys/gpu{g.index}/util_pct"] = g.util_pct
-                if g.mem_used_mb is not None:
-                    out[f"sys/gpu{g.index}/mem_used_mb"] = g.mem_used_mb
-        return out
+        used, total_mb = (total - free) / 2**20, total / 2**20
+        return {f"sys/gpu{self.gpu}/mem_used_mb": used, f"sys/gpu{self.gpu}/mem_total_mb": total_mb}
+
+
+def nvml_indices(devices: list[torch.device]) -> set[int]:
+    """NVML's indices of these CUDA devices (those that can be told)."""
+    return {i for d in devices if (i := _nvml_index(d)) is not None}
 
 
 def _nvml_index(device: torch.device) -> int | None:

@@ -43,6 +43,7 @@ from tui_trainer.engine.runtime import (
     seed_everything,
 )
 from tui_trainer.engine.sampling import ProbeSchedule
+from tui_trainer.engine.saving import Checkpointing
 from tui_trainer.engine.system_scalars import SystemScalars
 from tui_trainer.store.liveness import process_identity
 
@@ -61,7 +62,7 @@ class StopTraining(Exception):
         self.reason = reason
 
 
-class Trainer:
+class Trainer(Checkpointing):
     """Trains one RunConfig, recording into a Recorder (a RunStore for every real run)."""
 
     def __init__(
@@ -172,7 +173,7 @@ class Trainer:
             self.prepare()
         self.store = store
         self.resume = resume
-        self.checkpoints = Path(store.run_dir) / "checkpoints"
+        self._start_checkpoints(store.run_dir)
         if resume:
             self._load(self.checkpoints / "last.pt")
         self._record_start()
@@ -194,6 +195,7 @@ class Trainer:
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )
+        self.best_file.flush()  # however the run ended
         if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
             self._save(self.checkpoints / "last.pt")
         elapsed = time.perf_counter() - t0
@@ -342,6 +344,8 @@ class Trainer:
             self.best["step"] = self.step
             if self.cfg.checkpoint.keep_best and self.step > 0:
                 self._save(self.checkpoints / "best.pt", durable=False)
+        else:
+            self.best_file.write_due()
         self.store.set_meta(step=self.step, best=self.best)
         self.last_eval = values
         return values
@@ -392,26 +396,3 @@ class Trainer:
     def _progress(self, status: str) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress.of(self, status))
-
-    # -- checkpoints ---------------------------------------------------------------------------
-    def _save(self, path: Path, durable: bool = True) -> None:
-        """Write a checkpoint; never one from a non-finite state (the last good one stays)."""
-        if not ckpt.finite_state(self.model, self.last_loss):
-            self.store.event(self.step, "checkpoint_skipped", {"path": path.name})
-            return
-        parts = (self.model, self.optimizer, self.scheduler, self.scaler)
-        state = ckpt.capture(*parts, step=self.step, best=self.best, every=self.sampler.every)
-        if self.pretrainer is not None:
-            state["pretrain"] = self.pretrainer.state_dict()
-        ckpt.save_atomic(state, path, fsync=durable)
-        self.clock.saved(path)
-        self.store.event(self.step, "checkpoint", {"path": path.name})
-
-    def _load(self, path: Path) -> None:
-        state = ckpt.load(path, self.device)
-        ckpt.restore(state, self.model, self.optimizer, self.scheduler, self.scaler)
-        self.step = int(state["step"])
-        self.best = dict(state.get("best", {}))
-        self.sampler.restore(state.get("probe_every"))
-        if self.pretrainer is not None:
-            self.pretrainer.load_state_dict(state.get("pretrain", {"done": True}))

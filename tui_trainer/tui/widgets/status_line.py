@@ -82,6 +82,10 @@ def status_text(
         text.append(
             f"  GPU{g.index} {util} {fmt_mb(g.mem_used_mb)}/{fmt_mb(g.mem_total_mb)}", "cyan"
         )
+        if g.temp_c is not None:
+            text.append(f" {g.temp_c:.0f}°C", "cyan")
+        if g.power_w is not None:
+            text.append(f" {g.power_w:.0f} W", "cyan")
     if process is not None:
         text.append(f"  cpu {process.cpu_pct:.0f}% rss {fmt_mb(process.rss_mb)}", "dim")
     return text

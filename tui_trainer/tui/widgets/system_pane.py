@@ -1,9 +1,10 @@
 """Provides SystemPane: the run's ``sys/*`` scalars over time, one small chart per figure.
 
 What the training process recorded (engine/system_scalars: CPU %, RSS, torch's allocator,
-and each GPU's utilisation and memory when NVML was there), drawn from the follower's
-curves, so it costs nothing beyond the dashboard's own snapshot. A figure of the same kind
-on several GPUs shares a chart; any other ``sys/*`` name gets a chart of its own.
+each GPU's memory, and with NVML its utilisation, temperature, power and clocks), drawn
+from the follower's curves, so it costs nothing beyond the dashboard's own snapshot. A
+figure of the same kind on several GPUs shares a chart (a GPU's memory used and total, its
+SM and memory clocks, too); any other ``sys/*`` name gets a chart of its own.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ KNOWN = (  # (pattern, chart title), in the order shown
     (r"sys/cpu_percent", "CPU % of one core (training process)"),
     (r"sys/rss_mb", "resident memory MB (training process)"),
     (r"sys/gpu\d+/util_pct", "GPU utilisation %"),
-    (r"sys/gpu\d+/mem_used_mb", "GPU memory used MB (the whole GPU)"),
+    (r"sys/gpu\d+/mem_(used|total)_mb", "GPU memory MB (used, total)"),
     (r"sys/cuda_mem_\w+_mb", "CUDA memory MB (torch's allocator)"),
+    (r"sys/gpu\d+/temp_c", "GPU temperature °C"),
+    (r"sys/gpu\d+/power_w", "GPU power W"),
+    (r"sys/gpu\d+/(sm|mem)_clock_mhz", "GPU clocks MHz, SM and memory"),
 )
-_LABEL = re.compile(r"sys/(gpu\d+)/|sys/cuda_mem_(\w+)_mb")
+_LABEL = re.compile(r"sys/(gpu\d+)/(\w+)|sys/cuda_mem_(\w+)_mb")
+_SECOND = {"mem_used_mb": "used", "mem_total_mb": "total", "mem_clock_mhz": "mem",
+           "sm_clock_mhz": "sm"}  # fmt: skip
 
 
 def system_groups(names: list[str]) -> list[tuple[str, list[str]]]:
@@ -53,11 +59,22 @@ def _kind(name: str) -> tuple[int, str]:
     return len(KNOWN), name
 
 
-def _label(name: str) -> str:
-    m = _LABEL.match(name)
+def _label(name: str, one_gpu: bool = False) -> str:
+    """A series' name in its chart's legend: ``gpu0``, ``gpu1 used``, ``alloc``; on one GPU
+    the GPU's figures are told apart by what they are (``used``, ``total``) alone."""
+    m = _LABEL.fullmatch(name)
     if m is None:
         return name.removeprefix("sys/")
-    return m.group(1) or m.group(2)
+    if m.group(1):
+        second = _SECOND.get(m.group(2))
+        if second is None:
+            return m.group(1)
+        return second if one_gpu else f"{m.group(1)} {second}"
+    return m.group(3)
+
+
+def _one_gpu(names: list[str]) -> bool:
+    return len({m.group(1) for n in names if (m := _LABEL.fullmatch(n)) and m.group(1)}) == 1
 
 
 class SystemPane(Vertical):
@@ -90,8 +107,9 @@ class SystemPane(Vertical):
             self.charts = [CurveChart(t) for t in titles]
             grid.mount_all(self.charts)
         for chart, (_, names) in zip(self.charts, groups, strict=True):
+            one = _one_gpu(names)
             series = [
-                ChartSeries(_label(n), snap.curves[n], RUN_COLORS[i % len(RUN_COLORS)])
+                ChartSeries(_label(n, one), snap.curves[n], RUN_COLORS[i % len(RUN_COLORS)])
                 for i, n in enumerate(names)
             ]
             legend = {s.label: (s.color, False) for s in series} if len(series) > 1 else {}
