@@ -1,6 +1,6 @@
 """Benchmark: the engine's steps/s against a plain PyTorch loop on the same model and data.
 
-    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset digits-mlp] [--rounds 3] [--epochs N]
+    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset P] [--rounds 3] [--epochs N]
 
 Both train the preset's model on the same data with the same optimizer, batch size and step
 count, alternating in one process so machine drift cancels. The comparison is fair: the

@@ -267,3 +267,41 @@ def test_nccl_ranks_on_every_gpu(tmp_path):
     assert {f"rank{k}/steps_per_s" for k in range(gpus)} <= set(names)
     assert {f"rank{k}/peak_mem_mb" for k in range(gpus)} <= set(names)
     assert "sys/cuda_mem_peak_mb" in names and any(n.startswith("sys/gpu0/") for n in names)
+
+
+def test_a_stopped_two_rank_run_resumes_on_two_ranks_where_it_left_off(tmp_path):
+    """`tui-trainer resume RUN` of a run trained with --nproc 2 starts two ranks again
+    (as many as it had); every rank loads last.pt, and the run ends where an uninterrupted
+    one does: its final loss matches the 1-process run's within LOSS_RTOL."""
+    steps = 600
+    sets = [*SETS, f"train.max_steps={steps}"]
+    cfg = find_preset("digits-mlp").resolve(None, sets)
+    store = RunStore.create(tmp_path / "one", cfg.preset, "", cfg.to_json(), config_to_toml(cfg))
+    assert Trainer(cfg).run(store).status == "finished"
+    store.close()
+    with RunReader(store.run_dir) as reader:
+        reference = reader.last_values()["train/loss"]
+    runs = tmp_path / "runs"
+    proc, run_dir, _ = _start(runs, steps=steps)
+    send_control(run_dir, "stop")
+    proc.communicate(timeout=60)
+    with RunReader(run_dir) as reader:
+        assert reader.status() == "stopped"
+        stopped_at = int(reader.meta()["step"])
+    assert 0 < stopped_at < steps
+    resume = [sys.executable, "-m", "tui_trainer", "resume", run_dir.name, "--runs-dir",
+              str(runs), "--json"]  # fmt: skip
+    done = subprocess.run(resume, capture_output=True, text=True, env=_env(), timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    assert (out["status"], out["steps"], out["world_size"], out["backend"]) == (
+        "finished", steps, 2, "gloo",
+    )  # fmt: skip
+    with RunReader(run_dir) as reader:
+        running = [d for *_, d in reader.events("status") if d["status"] == "running"]
+        after = [s for s, _ in reader.series("rank1/steps_per_s") if s > stopped_at]
+        final = reader.last_values()["train/loss"]
+    assert [d.get("resumed") for d in running] == [False, True]
+    assert after and after[-1] == steps  # rank 1 trained again, to the end
+    assert final == pytest.approx(reference, rel=LOSS_RTOL)
+    assert [p.name for p in runs.iterdir()] == [run_dir.name]  # the same run, no new one

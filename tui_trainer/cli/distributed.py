@@ -68,16 +68,22 @@ def distributed_result(cfg: RunConfig, run_dir: Path, launch: Launch, elapsed: f
 
 
 def run_distributed(
-    configs: list[RunConfig], launch: Launch, runs_dir: str | None, json_out: bool
+    configs: list[RunConfig],
+    launch: Launch,
+    runs_dir: str | None,
+    json_out: bool,
+    resume_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train each config on ``launch``'s processes, one after the other; a stop ends the
-    series. On a node other than 0 nothing is recorded here (rank 0 records on node 0)."""
+    series. On a node other than 0 nothing is recorded here (rank 0 records on node 0).
+    ``resume_dir``: continue that stopped run (its one config) instead."""
     results = []
     for cfg in configs:
         launch.validate(cfg)  # every config checked before the first starts
     for cfg in configs:
         t0 = time.perf_counter()
-        out = launch_distributed(cfg, launch, runs_dir, stdout=sys.stderr if json_out else None)
+        stdout = sys.stderr if json_out else None
+        out = launch_distributed(cfg, launch, runs_dir, stdout, resume_dir)
         if launch.node_rank != 0:
             status = "finished" if out.returncode == 0 else "crashed"
             results.append({"status": status, "node_rank": launch.node_rank, "run_dir": ""})

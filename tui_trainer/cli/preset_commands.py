@@ -223,6 +223,13 @@ def resume(
     run_ref: RunRef,
     runs_dir: RunsDir = None,
     json_out: JsonOut = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            help="Processes (DDP, this machine); default: as many as the run had.",
+        ),
+    ] = None,
 ) -> None:
     """Continue a paused run, or a stopped one from its last checkpoint where it left off."""
     from rich.console import Console
@@ -249,13 +256,38 @@ def resume(
         held.close()
     cfg = load_preset_file(run_dir / "config.toml").resolve()
     console = Console(stderr=json_out)
-    result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)
+    world = _resume_processes(run_dir, meta, nproc)
+    if world:  # through torch.distributed.run, every rank from last.pt
+        from tui_trainer.cli.distributed import run_distributed, world_line
+        from tui_trainer.runner.torchrun import Launch
+
+        (result,) = run_distributed([cfg], Launch(world), runs_dir, json_out, resume_dir=run_dir)
+        if not json_out:
+            console.print(world_line(result), highlight=False)
+    else:
+        result = train_config(cfg, runs_dir, console, show_progress=True, resume_dir=run_dir)
     if json_out:
         print_json(result)
     else:
         console.print(f"{result['status']} at step {result['steps']}: {run_dir}", highlight=False)
     if result["status"] != "finished":
         raise typer.Exit(1)
+
+
+def _resume_processes(run_dir: Path, meta: dict[str, Any], nproc: int | None) -> int:
+    """How many DDP processes continue the run: --nproc, else as many as it had on its one
+    machine; 0: one plain process (a run that had one)."""
+    if nproc is not None:
+        if nproc < 1:
+            raise fail(f"--nproc {nproc}: expected an integer >= 1")
+        return nproc
+    world, nodes = int(meta.get("world_size") or 0), int(meta.get("nnodes") or 1)
+    if nodes > 1:
+        raise fail(
+            f"{run_dir.name}: trained on {nodes} machines ({world} processes); resume it on this "
+            f"one with --nproc N (the global batch, data.batch_size, stays the same)"
+        )
+    return world
 
 
 def _continue(

@@ -193,6 +193,7 @@ class DistributedTrainer(Trainer):
         per_rank = -(-self.cfg.data.batch_size // self.world)
         self.store.set_meta(
             world_size=self.world,
+            nnodes=self.world // local,  # a resume on one machine takes world_size processes
             backend=dist.get_backend(),
             global_batch=self.cfg.data.batch_size,
             rank_batch=per_rank,

@@ -1,11 +1,13 @@
 """Provides the worker of ``tui-trainer run --nproc N``: one rank, started by PyTorch's own
-launcher, ``python -m torch.distributed.run ... -m tui_trainer.runner.ddp RUN_DIR``.
+launcher, ``python -m torch.distributed.run ... -m tui_trainer.runner.ddp RUN_DIR
+[--resume]``.
 
 It reads RANK, WORLD_SIZE and LOCAL_RANK from the launcher's environment, joins the process
 group (NCCL on GPUs, gloo on the CPU) and trains ``RUN_DIR/config.toml`` as one rank of a
 DDP run (``engine.distributed``). Rank 0 records into the run's store and prints a plain
 progress line every few seconds; the others record nothing. On a node other than node 0
 RUN_DIR only holds the config (the launching command writes it to a temporary folder).
+``--resume``: every rank continues the stopped run from ``RUN_DIR/checkpoints/last.pt``.
 
 Exit codes: 0 when the run finished, stopped or diverged (the store says which), 1 when
 this rank crashed (one line ``rank K crashed: ...`` on stderr, which the launching
@@ -55,8 +57,10 @@ def _init_group(device: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or "RANK" not in os.environ:
-        print("usage: python -m torch.distributed.run ... -m tui_trainer.runner.ddp RUN_DIR")
+    resume = args[1:] == ["--resume"]
+    if len(args) != 1 + resume or "RANK" not in os.environ:
+        print("usage: python -m torch.distributed.run ... -m tui_trainer.runner.ddp RUN_DIR"
+              " [--resume]")  # fmt: skip
         return 2
     run_dir = Path(args[0])
     cfg = load_preset_file(run_dir / "config.toml").resolve()
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer.on_progress = _progress_printer(cfg.label)
         with stop_on_signals(trainer, ending=True):
             trainer.prepare()
-            result = trainer.run(store)
+            result = trainer.run(store, resume=resume)
     except Exception as exc:  # before the loop: the config or the data
         print(f"rank {rank} crashed: {first_line(exc, with_type=True)}", file=sys.stderr)
         if rank == 0:

@@ -2,8 +2,10 @@
 
 It runs ``python -m torch.distributed.run --nproc_per_node N (--standalone | --nnodes M
 --node_rank K --rdzv_backend static --rdzv_endpoint HOST:PORT) -m tui_trainer.runner.ddp
-RUN_DIR`` and waits. On node 0 RUN_DIR is a new run (created here, recorded by rank 0); on
-any other node it is a temporary folder holding only the config. The launcher ends every
+RUN_DIR [--resume]`` and waits. On node 0 RUN_DIR is a new run (created here, recorded by
+rank 0), or a stopped one that every rank continues from its ``last.pt`` (``tui-trainer
+resume RUN --nproc N``: one machine); on any other node it is a temporary folder holding
+only the config. The launcher ends every
 worker when one fails; afterwards this reads who failed (a worker's ``rank K crashed:``
 line, else the launcher's "Root Cause" report) and marks the run ``crashed`` naming that
 rank. No torch import here: the command line stays light.
@@ -62,7 +64,7 @@ class Launch:
             raise ValueError("train.device mps: --nproc runs on the CPU (gloo) or CUDA (NCCL)")
 
 
-def torchrun_argv(launch: Launch, run_dir: Path) -> list[str]:
+def torchrun_argv(launch: Launch, run_dir: Path, resume: bool = False) -> list[str]:
     argv = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={launch.nproc}"]
     if launch.nnodes == 1 and not launch.rdzv_endpoint:
         argv.append("--standalone")
@@ -73,7 +75,7 @@ def torchrun_argv(launch: Launch, run_dir: Path) -> list[str]:
             "--rdzv_backend=static",
             f"--rdzv_endpoint={launch.rdzv_endpoint}",
         ]
-    return [*argv, "-m", "tui_trainer.runner.ddp", str(run_dir)]
+    return [*argv, "-m", "tui_trainer.runner.ddp", str(run_dir), *(["--resume"] if resume else [])]
 
 
 def failed_rank(stderr_lines: list[str]) -> tuple[int, str] | None:
@@ -126,13 +128,22 @@ class Outcome:
 
 
 def launch_distributed(
-    cfg: RunConfig, launch: Launch, runs_dir: str | None, stdout: IO[str] | None = None
+    cfg: RunConfig,
+    launch: Launch,
+    runs_dir: str | None,
+    stdout: IO[str] | None = None,
+    resume_dir: Path | None = None,
 ) -> Outcome:
     """Create the run (node 0), start the ranks through torch.distributed.run, wait, and
-    mark the run ``crashed`` naming the rank when one failed."""
+    mark the run ``crashed`` naming the rank when one failed. ``resume_dir``: continue that
+    stopped run instead (one machine: every rank reads its checkpoint)."""
     launch.validate(cfg)
+    if resume_dir is not None and launch.nnodes > 1:
+        raise ValueError("resume with --nproc: on one machine (the checkpoint is there)")
     tmp = None
-    if launch.node_rank == 0:
+    if resume_dir is not None:
+        run_dir = resume_dir
+    elif launch.node_rank == 0:
         store = RunStore.create(
             runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
         )
@@ -143,7 +154,8 @@ def launch_distributed(
         run_dir = Path(tmp.name)
         (run_dir / "config.toml").write_text(config_to_toml(cfg), encoding="utf-8")
     try:
-        code, lines = _run(torchrun_argv(launch, run_dir), launch, stdout)
+        argv = torchrun_argv(launch, run_dir, resume=resume_dir is not None)
+        code, lines = _run(argv, launch, stdout)
     finally:
         if tmp is not None:
             tmp.cleanup()
