@@ -305,3 +305,32 @@ def test_a_stopped_two_rank_run_resumes_on_two_ranks_where_it_left_off(tmp_path)
     assert after and after[-1] == steps  # rank 1 trained again, to the end
     assert final == pytest.approx(reference, rel=LOSS_RTOL)
     assert [p.name for p in runs.iterdir()] == [run_dir.name]  # the same run, no new one
+
+
+def test_detach_leaves_the_ranks_training_in_the_background_until_stopped(tmp_path):
+    """`run --nproc 2 --detach` returns at once; the launcher runs on in a session of its
+    own (no terminal, no SIGHUP), logs to output.log, and a stop ends every process."""
+    runs = tmp_path / "runs"
+    args = _cli(runs, "--detach", "--json", "--set", "train.max_steps=1000000")
+    done = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (started,) = json.loads(done.stdout)["runs"]
+    run_dir, pid = Path(started["run_dir"]), started["pid"]
+    assert os.getsid(pid) == pid  # its own session: the command's terminal can go
+    deadline = time.monotonic() + 60
+    while not ((run_dir / "run.db").exists() and _stepped(run_dir / "run.db")):
+        assert time.monotonic() < deadline and psutil.pid_exists(pid), _log(run_dir)
+        time.sleep(0.3)
+    family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    assert len(family) >= 4  # the launching process, torch.distributed.run, two ranks
+    with RunReader(run_dir) as reader:
+        assert (reader.meta()["world_size"], reader.status()) == (2, "running")
+    send_control(run_dir, "stop")
+    _wait_status(run_dir, "stopped", timeout=30)
+    _none_left(family)
+    assert "stopped after" in _log(run_dir)  # rank 0's last line, in the run's log
+
+
+def _log(run_dir: Path) -> str:
+    path = run_dir / "output.log"
+    return path.read_text(errors="replace") if path.exists() else ""

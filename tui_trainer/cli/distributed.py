@@ -83,7 +83,7 @@ def run_distributed(
     for cfg in configs:
         t0 = time.perf_counter()
         stdout = sys.stderr if json_out else None
-        out = launch_distributed(cfg, launch, runs_dir, stdout, resume_dir)
+        out = launch_distributed(cfg, launch, runs_dir, stdout, resume_dir, resume_dir is not None)
         if launch.node_rank != 0:
             status = "finished" if out.returncode == 0 else "crashed"
             results.append({"status": status, "node_rank": launch.node_rank, "run_dir": ""})

@@ -136,8 +136,9 @@ def run(
     distributed = nproc is not None or launch != Launch()  # --nproc 1: one rank, through torchrun
     if detach:
         if distributed:
-            raise fail("--detach and --nproc/--nnodes: not together (yet); run it under nohup")
-        _detach(configs, runs_dir, json_out)
+            _detach_distributed(configs, launch, runs_dir, json_out)
+        else:
+            _detach(configs, runs_dir, json_out)
         return
     console = Console(stderr=json_out)
     results = []
@@ -185,26 +186,37 @@ def _checked(configs: list[RunConfig]) -> list[RunConfig]:
     return configs
 
 
+def _detach_distributed(
+    configs: list[RunConfig], launch: Any, runs_dir: str | None, json_out: bool
+) -> None:
+    """--nproc --detach: the ranks' launcher in the background, on one run."""
+    from tui_trainer.runner.detached import start_detached
+
+    if len(configs) > 1:
+        raise fail("--detach --nproc: one variant at a time (--all would start them together)")
+    run_dir, pid = start_detached(configs[0], launch, runs_dir)
+    _started([(run_dir, pid)], runs_dir, json_out, f" on {launch.nproc} processes")
+
+
+def _started(
+    runs: list[tuple[Path, int]], runs_dir: str | None, json_out: bool, how: str = ""
+) -> None:
+    if json_out:
+        print_json({"runs": [{"run_id": d.name, "run_dir": str(d), "pid": p} for d, p in runs]})
+        return
+    where = f" --runs-dir {shlex.quote(runs_dir)}" if runs_dir else ""
+    for run_dir, pid in runs:
+        typer.echo(f"started {run_dir.name} (pid {pid}){how} in the background: {run_dir}")
+        typer.echo(f"  attach: tui-trainer attach {run_dir.name}{where}")
+
+
 def _detach(configs: list[RunConfig], runs_dir: str | None, json_out: bool) -> None:
     """Start each run as a training child in its own session (the app's "leave running"
     launch): it outlives this command, its terminal and a SIGHUP. Prints how to attach."""
     from tui_trainer.runner import RunSupervisor
 
     processes = RunSupervisor(runs_dir).start_configs(configs)
-    if json_out:
-        print_json(
-            {
-                "runs": [
-                    {"run_id": p.run_dir.name, "run_dir": str(p.run_dir), "pid": p.pid}
-                    for p in processes
-                ]
-            }
-        )
-        return
-    where = f" --runs-dir {shlex.quote(runs_dir)}" if runs_dir else ""
-    for p in processes:
-        typer.echo(f"started {p.run_dir.name} (pid {p.pid}) in the background: {p.run_dir}")
-        typer.echo(f"  attach: tui-trainer attach {p.run_dir.name}{where}")
+    _started([(p.run_dir, p.pid) for p in processes], runs_dir, json_out)
 
 
 @app.command()

@@ -2,10 +2,11 @@
 
 It runs ``python -m torch.distributed.run --nproc_per_node N (--standalone | --nnodes M
 --node_rank K --rdzv_backend static --rdzv_endpoint HOST:PORT) -m tui_trainer.runner.ddp
-RUN_DIR [--resume]`` and waits. On node 0 RUN_DIR is a new run (created here, recorded by
+RUN_DIR [--resume]`` and waits. On node 0 RUN_DIR is a new run (created here, or by
+``--detach`` before it started this in the background: ``runner.detached``; recorded by
 rank 0), or a stopped one that every rank continues from its ``last.pt`` (``tui-trainer
-resume RUN --nproc N``: one machine); on any other node it is a temporary folder holding
-only the config. The launcher ends every
+resume RUN``: one machine); on any other node it is a temporary folder holding only the
+config. The launcher ends every
 worker when one fails; afterwards this reads who failed (a worker's ``rank K crashed:``
 line, else the launcher's "Root Cause" report) and marks the run ``crashed`` naming that
 rank. No torch import here: the command line stays light.
@@ -132,17 +133,19 @@ def launch_distributed(
     launch: Launch,
     runs_dir: str | None,
     stdout: IO[str] | None = None,
-    resume_dir: Path | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
 ) -> Outcome:
     """Create the run (node 0), start the ranks through torch.distributed.run, wait, and
-    mark the run ``crashed`` naming the rank when one failed. ``resume_dir``: continue that
-    stopped run instead (one machine: every rank reads its checkpoint)."""
+    mark the run ``crashed`` naming the rank when one failed. ``run_dir``: a run created
+    already (``--detach``), or with ``resume`` a stopped one that every rank continues
+    from its checkpoint (one machine)."""
     launch.validate(cfg)
-    if resume_dir is not None and launch.nnodes > 1:
-        raise ValueError("resume with --nproc: on one machine (the checkpoint is there)")
+    if run_dir is not None and launch.nnodes > 1:
+        raise ValueError("--nnodes > 1: not with --detach or resume (run on one machine)")
     tmp = None
-    if resume_dir is not None:
-        run_dir = resume_dir
+    if run_dir is not None:
+        pass
     elif launch.node_rank == 0:
         store = RunStore.create(
             runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
@@ -154,7 +157,7 @@ def launch_distributed(
         run_dir = Path(tmp.name)
         (run_dir / "config.toml").write_text(config_to_toml(cfg), encoding="utf-8")
     try:
-        argv = torchrun_argv(launch, run_dir, resume=resume_dir is not None)
+        argv = torchrun_argv(launch, run_dir, resume=resume)
         code, lines = _run(argv, launch, stdout)
     finally:
         if tmp is not None:
