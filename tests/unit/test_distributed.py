@@ -76,7 +76,9 @@ def test_launch_refuses(launch, sets, expected):
     "args, expected",
     [
         (["--nproc", "3"], "expected a multiple of the 3 processes"),
-        (["--nproc", "2", "--detach"], "--detach and --nproc"),
+        (["--nproc", "3", "--detach"], "expected a multiple of the 3 processes"),
+        (["--nproc", "2", "--detach", "--nnodes", "2", "--rdzv-endpoint", "h:1"],
+         "--detach and --nnodes > 1"),
         (["--set", 'train.precision="fp8"'], "train.precision: expected one of"),
         (["--device", "cuda:x"], "train.device: expected one of auto, cpu, cuda, cuda:N, mps"),
     ],
@@ -86,6 +88,13 @@ def test_bad_distributed_or_precision_input_is_one_line_exit_2(runs_dir, args, e
     assert r.exit_code == 2, r.output
     err = r.stderr.strip()
     assert expected in err and len(err.splitlines()) == 1
+    assert not list_runs(runs_dir)
+
+
+def test_detach_with_nproc_takes_one_variant_at_a_time(runs_dir):
+    args = ["run", "relu-vs-tanh", "--all", "--nproc", "2", "--detach"]
+    r = runner.invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 2 and "one variant at a time" in r.stderr
     assert not list_runs(runs_dir)
 
 
