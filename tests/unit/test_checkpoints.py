@@ -149,3 +149,59 @@ def test_a_crashed_run_still_writes_its_pending_best(runs_dir) -> None:
     store.close()
     assert result.status == "crashed" and trainer.best["step"] > 8
     assert load(store.run_dir / "checkpoints" / "best.pt")["step"] == trainer.best["step"]
+
+
+def test_a_failing_write_at_the_end_still_ends_the_run_recorded(runs_dir, monkeypatch) -> None:
+    """A crash with a best held, and best.pt cannot be written (a dead device, a full
+    disk): run() still returns, the store says crashed, and an error event says why."""
+    cfg = digits_cfg()
+    store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
+    trainer = Trainer(cfg)
+    trainer.prepare()
+    steps = trainer._train_step  # noqa: SLF001
+
+    def failing(sampled: bool) -> None:
+        if trainer.step == 60:
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        steps(sampled)
+
+    real = saving.ckpt.save_atomic
+
+    def no_space(state, path, fsync=True) -> None:  # the disk fills up after step 60
+        if trainer.step < 60:
+            return real(state, path, fsync)
+        raise OSError(28, "No space left on device")
+
+    trainer._train_step = failing  # noqa: SLF001
+    monkeypatch.setattr(saving.ckpt, "save_atomic", no_space)
+    result = trainer.run(store)
+    store.close()
+    assert result.status == "crashed" and "device-side assert" in result.error
+    assert trainer.best["step"] > 8  # a best was held when it crashed
+    reader = RunReader(store.run_dir)
+    assert reader.status() == "crashed"
+    errors = [d["error"] for *_, d in reader.events("error")]
+    assert any("checkpoint at the end" in e and "No space left" in e for e in errors)
+
+
+def test_a_held_best_reaches_the_disk_even_when_last_pt_is_refused(runs_dir) -> None:
+    """Paused on non-finite weights, last.pt is not written; the held best (a finite copy
+    from before) is, so a kill -9 during the pause loses nothing of it."""
+    cfg = digits_cfg()
+    store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
+    trainer = Trainer(cfg)
+    trainer.prepare()
+    trainer.store = store
+    trainer._start_checkpoints(store.run_dir)  # noqa: SLF001
+    best = store.run_dir / "checkpoints" / "best.pt"
+    for step in (8, 16):  # the first best is written at once, the second is held
+        trainer.step = step
+        trainer._save(best)  # noqa: SLF001
+    assert load(best)["step"] == 8 and trainer.best_file.pending is not None
+    with torch.no_grad():
+        next(trainer.model.parameters()).view(-1)[0] = float("nan")
+    trainer._save(store.run_dir / "checkpoints" / "last.pt")  # noqa: SLF001
+    store.close()
+    assert load(best)["step"] == 16
+    assert not (store.run_dir / "checkpoints" / "last.pt").exists()
+    assert torch.isfinite(load(best)["model"]["blocks.0.linear.weight"]).all()

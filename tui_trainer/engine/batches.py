@@ -55,7 +55,8 @@ class EpochBatches:
         if epoch != self._epoch:
             self._order = to_device(epoch_order(len(self.y), self.seed, epoch), self.x.device)
             self._epoch = epoch
-            if self.whole_epoch:
+            if self.whole_epoch:  # the last epoch's copy goes first: one copy at a time
+                self._xe = self._ye = None  # type: ignore[assignment]
                 self._xe, self._ye = self.x[self._order], self.y[self._order]
         lo, hi = b * bs, (b + 1) * bs
         if self.whole_epoch:  # slices of the set in this epoch's order

@@ -138,7 +138,8 @@ def finite_state(model: Any, loss: float | None) -> bool:
     tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     if not tensors:
         return True
-    if _all_finite(torch._foreach_norm(tensors)):  # noqa: SLF001 (stable since 1.13)
+    norms = torch._foreach_norm(tensors, 2, dtype=torch.float32)  # noqa: SLF001 (fp16 too)
+    if _all_finite(norms):
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)  # rare: a sync per tensor
 

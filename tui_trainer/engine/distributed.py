@@ -215,6 +215,14 @@ class DistributedTrainer(Trainer):
         self.store.scalars(self.step, values)
         super()._log_train(rows[:, 0].sum(), rows[:, 1].sum(), int(rows[:, 2].sum().item()))
 
+    def _restored_rng(self, rng: dict[str, Any]) -> None:
+        """last.pt holds rank 0's generators, whose cuda:0 is the one rank 0 drew from; the
+        others' entries are generators no rank of this run used. Every rank draws from its
+        own device (seeded alike, advanced alike: same model, same batch shapes), so each
+        takes rank 0's cuda:0 state for its own device."""
+        if self.device.type == "cuda" and rng.get("cuda"):
+            torch.cuda.set_rng_state(rng["cuda"][0].cpu(), self.device)
+
     def _save(self, path: Path, durable: bool = True) -> None:
         if self.rank == 0:  # the weights are the same on every rank
             super()._save(path, durable)

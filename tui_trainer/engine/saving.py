@@ -6,8 +6,9 @@ Early in training the validation metric improves at most evaluations, and writin
 each time (~2.5 ms for a digits-mlp, whose epoch takes ~18 ms on the CPU) was the largest
 part of the engine's overhead over a plain loop. So a best state that fits in
 BEST_IN_MEMORY_MAX bytes is copied where it lives (0.28 ms with its capture) and written
-when WRITE_INTERVAL_S has passed since best.pt was last written (checked at each
-evaluation), and always before last.pt is written and when the run ends, however it ends.
+when WRITE_INTERVAL_S has passed since best.pt was last written (checked after each step
+while one is held), and always before last.pt is written and when the run ends, however it
+ends.
 best.pt may lag the best evaluation by that interval; a kill -9 loses at most that much (the
 file on disk stays whole and finite). A larger state is written at once.
 """
@@ -36,11 +37,12 @@ class BestFile:
     def __init__(
         self,
         write: Callable[[dict[str, Any]], None],
-        interval_s: float = WRITE_INTERVAL_S,
-        max_bytes: int = BEST_IN_MEMORY_MAX,
+        interval_s: float | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self._write = write
-        self.interval_s, self.max_bytes = interval_s, max_bytes
+        self.interval_s = WRITE_INTERVAL_S if interval_s is None else interval_s
+        self.max_bytes = BEST_IN_MEMORY_MAX if max_bytes is None else max_bytes
         self.pending: dict[str, Any] | None = None  # a best not yet on disk
         self._written = -float("inf")  # monotonic time of the last write
 
@@ -124,6 +126,8 @@ class Checkpointing:
     def _save(self, path: Path, durable: bool = True) -> None:
         """Checkpoint the state now (best.pt: through ``best_file``); never one from a
         non-finite state (the last good one stays)."""
+        if path.name != "best.pt":
+            self.best_file.flush()  # a finite copy: best.pt is never behind what last.pt says
         if not ckpt.finite_state(self.model, self.last_loss):
             self.store.event(self.step, "checkpoint_skipped", {"path": path.name})
             return
@@ -134,7 +138,6 @@ class Checkpointing:
         if path.name == "best.pt":
             self.best_file.offer(state)
             return
-        self.best_file.flush()  # best.pt is never behind the best that last.pt records
         self._write(state, path.name, durable)
 
     def _write(self, state: dict[str, Any], name: str, durable: bool = True) -> None:
@@ -146,8 +149,12 @@ class Checkpointing:
     def _load(self, path: Path) -> None:
         state = ckpt.load(path, self.device)
         ckpt.restore(state, self.model, self.optimizer, self.scheduler, self.scaler)
+        self._restored_rng(state["rng"])
         self.step = int(state["step"])
         self.best = dict(state.get("best", {}))
         self.sampler.restore(state.get("probe_every"))
         if self.pretrainer is not None:
             self.pretrainer.load_state_dict(state.get("pretrain", {"done": True}))
+
+    def _restored_rng(self, rng: dict[str, Any]) -> None:
+        """After the RNG states are set (one process: exactly as saved); see DDP's."""

@@ -195,9 +195,13 @@ class Trainer(Checkpointing):
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )
-        self.best_file.flush()  # however the run ended
-        if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
-            self._save(self.checkpoints / "last.pt")
+        try:  # however the run ended; a full disk or a dead device must not hide its end
+            self.best_file.flush()
+            if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
+                self._save(self.checkpoints / "last.pt")
+        except Exception as exc:  # noqa: BLE001
+            failed = {"error": f"checkpoint at the end: {failure_reason(exc)}"}
+            self.store.event(self.step, "error", failed)
         elapsed = time.perf_counter() - t0
         rate = (self.step - start_step) / max(elapsed, 1e-9)
         self.store.set_meta(step=self.step, best=self.best, steps_per_s=rate)
@@ -284,6 +288,8 @@ class Trainer(Checkpointing):
             self._evaluate()
         if self.clock.due(self.step):
             self._save(self.checkpoints / "last.pt")
+        elif self.best_file.pending is not None:
+            self.best_file.write_due()  # best.pt at most WRITE_INTERVAL_S behind
 
     def _before_training(self) -> None:
         """Greedy pre-training (train.pretrain_epochs), from where a stop left it, reading
@@ -344,8 +350,6 @@ class Trainer(Checkpointing):
             self.best["step"] = self.step
             if self.cfg.checkpoint.keep_best and self.step > 0:
                 self._save(self.checkpoints / "best.pt", durable=False)
-        else:
-            self.best_file.write_due()
         self.store.set_meta(step=self.step, best=self.best)
         self.last_eval = values
         return values

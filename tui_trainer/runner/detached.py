@@ -26,20 +26,27 @@ __all__ = ["main", "start_detached"]
 def start_detached(cfg: RunConfig, launch: Launch, runs_dir: str | None) -> tuple[Path, int]:
     """Create the run and start its ranks' launcher in the background: (run_dir, pid)."""
     launch.validate(cfg)
-    if launch.nnodes > 1:
-        raise ValueError("--detach and --nnodes > 1: not together; run each node under nohup")
+    if launch.nnodes > 1 or launch.rdzv_endpoint:
+        raise ValueError(
+            "--detach and --nnodes > 1 (or --rdzv-endpoint): not together; run each node "
+            "under nohup"
+        )
     store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
     run_dir = store.run_dir
     log = open(run_dir / "output.log", "ab")  # noqa: SIM115 (the launcher owns it)
     try:
         args = [sys.executable, *SAFE_PATH, "tui_trainer.runner.detached", str(run_dir)]
-        proc = subprocess.Popen(
-            [*args, str(launch.nproc)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                [*args, str(launch.nproc)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:  # not left 'created' for good
+            store.set_status("crashed", 0, error=f"the launcher did not start: {exc}")
+            raise
         store.set_meta(**process_identity(proc.pid))
     finally:
         log.close()
