@@ -132,7 +132,8 @@ def test_best_pt_holds_the_best_evaluation_when_the_run_ends(runs_dir) -> None:
     assert evaluator.metrics()["val/acc"] == best_acc
 
 
-def test_a_crashed_run_still_writes_its_pending_best(runs_dir) -> None:
+def crashing_at(runs_dir, step: int, error: str) -> tuple[Trainer, RunStore]:
+    """A prepared trainer whose training step ``step`` raises RuntimeError(error)."""
     cfg = digits_cfg()
     store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
     trainer = Trainer(cfg)
@@ -140,11 +141,16 @@ def test_a_crashed_run_still_writes_its_pending_best(runs_dir) -> None:
     steps = trainer._train_step  # noqa: SLF001
 
     def failing(sampled: bool) -> None:
-        if trainer.step == 60:
-            raise RuntimeError("a kernel failed")
+        if trainer.step == step:
+            raise RuntimeError(error)
         steps(sampled)
 
     trainer._train_step = failing  # noqa: SLF001
+    return trainer, store
+
+
+def test_a_crashed_run_still_writes_its_pending_best(runs_dir) -> None:
+    trainer, store = crashing_at(runs_dir, 60, "a kernel failed")
     result = trainer.run(store)
     store.close()
     assert result.status == "crashed" and trainer.best["step"] > 8
@@ -154,17 +160,7 @@ def test_a_crashed_run_still_writes_its_pending_best(runs_dir) -> None:
 def test_a_failing_write_at_the_end_still_ends_the_run_recorded(runs_dir, monkeypatch) -> None:
     """A crash with a best held, and best.pt cannot be written (a dead device, a full
     disk): run() still returns, the store says crashed, and an error event says why."""
-    cfg = digits_cfg()
-    store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
-    trainer = Trainer(cfg)
-    trainer.prepare()
-    steps = trainer._train_step  # noqa: SLF001
-
-    def failing(sampled: bool) -> None:
-        if trainer.step == 60:
-            raise RuntimeError("CUDA error: device-side assert triggered")
-        steps(sampled)
-
+    trainer, store = crashing_at(runs_dir, 60, "CUDA error: device-side assert triggered")
     real = saving.ckpt.save_atomic
 
     def no_space(state, path, fsync=True) -> None:  # the disk fills up after step 60
@@ -172,7 +168,6 @@ def test_a_failing_write_at_the_end_still_ends_the_run_recorded(runs_dir, monkey
             return real(state, path, fsync)
         raise OSError(28, "No space left on device")
 
-    trainer._train_step = failing  # noqa: SLF001
     monkeypatch.setattr(saving.ckpt, "save_atomic", no_space)
     result = trainer.run(store)
     store.close()

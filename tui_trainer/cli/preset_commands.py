@@ -24,6 +24,7 @@ from tui_trainer.cli.root import (
 
 if TYPE_CHECKING:
     from tui_trainer.config import RunConfig
+    from tui_trainer.runner.torchrun import Launch
 
 
 @app.command()
@@ -187,7 +188,7 @@ def _checked(configs: list[RunConfig]) -> list[RunConfig]:
 
 
 def _detach_distributed(
-    configs: list[RunConfig], launch: Any, runs_dir: str | None, json_out: bool
+    configs: list[RunConfig], launch: Launch, runs_dir: str | None, json_out: bool
 ) -> None:
     """--nproc --detach: the ranks' launcher in the background, on one run."""
     from tui_trainer.runner.detached import start_detached

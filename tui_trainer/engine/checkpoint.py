@@ -138,16 +138,12 @@ def finite_state(model: Any, loss: float | None) -> bool:
     tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
     if not tensors:
         return True
-    norms = torch._foreach_norm(tensors, 2, dtype=torch.float32)  # noqa: SLF001 (fp16 too)
-    if _all_finite(norms):
+    norms = list(torch._foreach_norm(tensors, 2, dtype=torch.float32))  # noqa: SLF001
+    if len({n.device for n in norms}) > 1:  # a model on several devices
+        norms = [n.cpu() for n in norms]
+    if bool(torch.stack(norms).isfinite().all()):
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)  # rare: a sync per tensor
-
-
-def _all_finite(values: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> bool:
-    if len({(v.dtype, v.device) for v in values}) > 1:  # mixed precisions or devices
-        values = [v.float().cpu() for v in values]
-    return bool(torch.stack(list(values)).isfinite().all())
 
 
 def restore(state: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, scaler: Any) -> None:

@@ -8,8 +8,7 @@ part of the engine's overhead over a plain loop. So a best state that fits in
 BEST_IN_MEMORY_MAX bytes is copied where it lives (0.28 ms with its capture) and written
 when WRITE_INTERVAL_S has passed since best.pt was last written (checked after each step
 while one is held), and always before last.pt is written and when the run ends, however it
-ends.
-best.pt may lag the best evaluation by that interval; a kill -9 loses at most that much (the
+ends. best.pt may lag the best evaluation by that interval; a kill -9 loses at most that much (the
 file on disk stays whole and finite). A larger state is written at once.
 """
 
@@ -32,7 +31,7 @@ WRITE_INTERVAL_S = 5.0  # best.pt is written at most this often while training i
 
 class BestFile:
     """The best state so far, on its way to ``best.pt``: ``offer`` a new best, ``write_due``
-    at each evaluation, ``flush`` whenever the file must be current."""
+    after each step while one is held, ``flush`` whenever the file must be current."""
 
     def __init__(
         self,

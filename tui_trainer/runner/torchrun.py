@@ -144,15 +144,13 @@ def launch_distributed(
     if run_dir is not None and launch.nnodes > 1:
         raise ValueError("--nnodes > 1: not with --detach or resume (run on one machine)")
     tmp = None
-    if run_dir is not None:
-        pass
-    elif launch.node_rank == 0:
+    if run_dir is None and launch.node_rank == 0:
         store = RunStore.create(
             runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg)
         )
         run_dir = store.run_dir
         store.close()
-    else:
+    elif run_dir is None:  # another node: only the config
         tmp = tempfile.TemporaryDirectory(prefix="tui-trainer-node-")
         run_dir = Path(tmp.name)
         (run_dir / "config.toml").write_text(config_to_toml(cfg), encoding="utf-8")
