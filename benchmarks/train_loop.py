@@ -1,20 +1,26 @@
 """Benchmark: the engine's steps/s against a plain PyTorch loop on the same model and data.
 
-    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset P] [--rounds 3] [--epochs N]
+    OMP_NUM_THREADS=1 python benchmarks/train_loop.py [--preset P] [--rounds 10] [--epochs N]
 
 Both train the preset's model on the same data with the same optimizer, batch size and step
-count, alternating in one process so machine drift cancels. The comparison is fair: the
-plain loop reads the loss every ``log_every`` steps, evaluates validation loss and accuracy
-once an epoch, saves best.pt on improvement and last.pt at the end, like the engine. The
-engine run includes everything `tui-trainer run` does besides: probes at the default
-interval, train accuracy, the SQLite store, control polling.
+count. The comparison is fair: the plain loop reads the loss every ``log_every`` steps,
+evaluates validation loss and accuracy once an epoch, saves best.pt on improvement and
+last.pt at the end, like the engine. The engine run includes everything `tui-trainer run`
+does besides: probes at the default interval, train accuracy, the SQLite store, control
+polling.
+
+Interleaved by epoch: in each round the two train side by side in one process, the plain
+loop's epoch k running just before the engine's epoch k (the engine's own ``run()``,
+whose loop body is wrapped). On the shared 2-core sandbox the machine's speed drifts by
+up to 40% between seconds (two runs of the same loop, one after the other, differed that
+much); epochs of ~20 ms side by side see the same machine, so a round's ratio is good to a
+few percent where whole runs one after the other were not.
 
 Two figures each: steps per second of wall time, and per second of the process's CPU time
-(``time.process_time``: every thread of the process, the store's included) over the same
-steps; the median of the rounds and the best (fastest) round of each; and the paired ratio,
-each engine round over the plain round just before it (median, quartiles): on the 2-core
-sandbox two runs of the same loop in one process differ by up to 15% (allocation, caches,
-the neighbours), so only many rounds tell a few percent apart.
+(``time.process_time``) over the same steps; the median round, and the round ratios'
+quartiles. Setup (building the model, the store) is outside the timing; the engine's
+closing evaluation, last save and the store's last flush are inside, as the plain loop's
+last save is.
 """
 
 from __future__ import annotations
@@ -45,73 +51,94 @@ from tui_trainer.engine.trainer import Trainer, seed_everything  # noqa: E402
 from tui_trainer.store import RunStore  # noqa: E402
 
 
-def plain_loop(cfg, data, out_dir: str) -> tuple[float, float]:
+class PlainLoop:
     """The loop a careful person writes, doing what the engine does at the same points:
     the training loss read every ``log_every`` steps (printed, here kept), validation loss
     and accuracy once an epoch, ``best.pt`` saved when validation accuracy improves and
-    ``last.pt`` (fsync'd) at the end. Timed from the first step to the last save."""
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes)
-    opt = build_optimizer(cfg.optim, model)
-    bs, n = cfg.data.batch_size, len(data.y_train)
-    nb = num_batches(n, bs)
-    steps = cfg.train.max_steps or cfg.train.epochs * nb
-    log_every, best, logged = cfg.train.log_every, -1.0, []
-    t0, c0 = time.perf_counter(), time.process_time()
-    for step in range(steps):
-        epoch, b = divmod(step, nb)
-        if b == 0:
-            order = epoch_order(n, cfg.train.seed, epoch)
-        idx = order[b * bs : (b + 1) * bs]
-        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if (step + 1) % log_every == 0:
-            logged.append(loss.item())
-        if b == nb - 1 or step + 1 == steps:  # evaluate once an epoch and at the end, as
-            # the engine does
-            with torch.no_grad():
-                model.eval()
-                out = model(data.x_val)
-                F.cross_entropy(out, data.y_val).item()
-                acc = (out.argmax(1) == data.y_val).float().mean().item()
-                model.train()
-            if acc > best:
-                best = acc
-                _save(model, opt, step, os.path.join(out_dir, "best.pt"), fsync=False)
-    _save(model, opt, steps, os.path.join(out_dir, "last.pt"), fsync=True)
-    return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0)
+    ``last.pt`` (fsync'd) at the end."""
+
+    def __init__(self, cfg, data, out_dir: str) -> None:
+        seed_everything(cfg.train.seed)
+        self.cfg, self.data, self.out_dir = cfg, data, out_dir
+        self.model = build_model(cfg.model, data.input_shape, data.num_classes)
+        self.opt = build_optimizer(cfg.optim, self.model)
+        self.bs, self.n = cfg.data.batch_size, len(data.y_train)
+        self.nb = num_batches(self.n, self.bs)
+        self.steps = cfg.train.max_steps or cfg.train.epochs * self.nb
+        self.best, self.logged = -1.0, []
+
+    def epoch(self, epoch: int) -> None:
+        """The steps of ``epoch`` (the last one: up to ``steps``), then its evaluation."""
+        cfg, data, model, opt, bs = self.cfg, self.data, self.model, self.opt, self.bs
+        order = epoch_order(self.n, cfg.train.seed, epoch)
+        first = epoch * self.nb
+        for step in range(first, min(first + self.nb, self.steps)):
+            b = step - first
+            idx = order[b * bs : (b + 1) * bs]
+            loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if (step + 1) % cfg.train.log_every == 0:
+                self.logged.append(loss.item())
+        with torch.no_grad():  # evaluate once an epoch and at the end, as the engine does
+            model.eval()
+            out = model(data.x_val)
+            F.cross_entropy(out, data.y_val).item()
+            acc = (out.argmax(1) == data.y_val).float().mean().item()
+            model.train()
+        if acc > self.best:
+            self.best = acc
+            self._save(os.path.join(self.out_dir, "best.pt"), fsync=False)
+
+    def finish(self) -> None:
+        self._save(os.path.join(self.out_dir, "last.pt"), fsync=True)
+
+    def _save(self, path: str, fsync: bool) -> None:
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
+        with open(path + ".tmp", "wb") as fh:
+            torch.save(state, fh)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(path + ".tmp", path)
 
 
-def _save(model, opt, step: int, path: str, fsync: bool) -> None:
-    with open(path + ".tmp", "wb") as fh:
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, fh)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(path + ".tmp", path)
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
 
 
-def engine_loop(cfg, data, runs_dir: str) -> tuple[float, float]:
-    """The engine's training, timed like the plain loop: from its first step through its
-    closing evaluation, last save and the store's last flush (setup excluded)."""
+def interleaved(cfg, data, runs_dir: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """One round: the plain loop's epoch k just before the engine's epoch k. Returns
+    (plain, engine) as (steps per wall second, steps per CPU second)."""
+    plain = PlainLoop(cfg, data, runs_dir)
     store = RunStore.create(runs_dir, cfg.preset, cfg.variant, cfg.to_json(), config_to_toml(cfg))
     trainer = Trainer(cfg, dataset=data)
-    start: list[tuple[float, float, int]] = []
-    loop = trainer._loop
+    spent = [0.0, 0.0]  # the plain loop's wall and CPU seconds
+    start: list[tuple[float, float]] = []
+    iteration = trainer._iteration
 
-    def timed_loop() -> None:
-        start.append((time.perf_counter(), time.process_time(), trainer.step))
-        loop()
+    def plain_then_engine() -> None:
+        if not start:
+            start.append(clocks())
+        if trainer.step % plain.nb == 0:  # an epoch begins: the plain loop's same epoch first
+            w0, c0 = clocks()
+            plain.epoch(trainer.step // plain.nb)
+            if trainer.step + plain.nb >= plain.steps:
+                plain.finish()
+            w1, c1 = clocks()
+            spent[0] += w1 - w0
+            spent[1] += c1 - c0
+        iteration()
 
-    trainer._loop = timed_loop
+    trainer._iteration = plain_then_engine
     result = trainer.run(store)
-    wall, cpu = time.perf_counter() - start[0][0], time.process_time() - start[0][1]
+    end = clocks()
     store.close()
     assert result.status == "finished", result
-    steps = trainer.step - start[0][2]
-    return steps / wall, steps / cpu
+    steps = plain.steps
+    wall, cpu = end[0] - start[0][0] - spent[0], end[1] - start[0][1] - spent[1]
+    return (steps / spent[0], steps / spent[1]), (steps / wall, steps / cpu)
 
 
 def main() -> None:
@@ -126,10 +153,11 @@ def main() -> None:
     data = build_dataset(cfg.data)
     plain, ours = [], []
     with tempfile.TemporaryDirectory() as runs:
-        plain_loop(cfg, data, runs)  # warm-up: allocator, kernels
+        interleaved(cfg, data, runs)  # warm-up: allocator, kernels
         for _ in range(args.rounds):
-            plain.append(plain_loop(cfg, data, runs))
-            ours.append(engine_loop(cfg, data, runs))
+            a, b = interleaved(cfg, data, runs)
+            plain.append(a)
+            ours.append(b)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); "

@@ -177,14 +177,14 @@ def test_resume_finishes_a_stopped_run(runs_dir):
     cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=60", "train.log_every=1"])
     store = new_store(runs_dir, cfg)
     trainer = Trainer(cfg)
-    log = trainer._log_train
+    log = trainer._after_step
 
     def stop_at_25(*a, **k):
         log(*a, **k)
         if trainer.step >= 25:
             trainer.stop_requested = "test"
 
-    trainer._log_train = stop_at_25  # type: ignore[method-assign]
+    trainer._after_step = stop_at_25  # type: ignore[method-assign]
     assert trainer.run(store).status == "stopped"
     store.close()
     r = invoke("resume", store.run_dir.name, "--json")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tui_trainer.config import ModelConfig, RunConfig, config_to_toml
+from tui_trainer.engine import probe_paths
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.probes import LayerProbe
 from tui_trainer.engine.reductions import (
@@ -172,7 +173,10 @@ def batch(shape, n=16, classes=5, seed=1):
     ids=["relu", "relu-inplace", "sigmoid-batchnorm", "tanh-residual", "leaky-dropout"],
 )
 @pytest.mark.parametrize("optim", ["sgd-momentum", "adam"])
-def test_mlp_statistics_equal_direct_computation(cfg, optim):
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "per-tensor"])
+def test_mlp_statistics_equal_direct_computation(cfg, optim, fused, monkeypatch):
+    if not fused:  # the CPU path of a large model: one parameter tensor at a time
+        monkeypatch.setattr(probe_paths, "FUSED_MAX", 0)
     model = make(cfg, (12,))
     if optim == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -182,14 +186,21 @@ def test_mlp_statistics_equal_direct_computation(cfg, optim):
     for _ in range(3):  # later steps: momentum and Adam's moments are non-trivial, and the
         sample, ref = reference_step(model, opt, x, y)  # probe hooks a unit once if it can
         check_sample(sample, ref)
+    assert model.test_probe._fused() is fused
     same = model.test_probe._same_output
     assert same[-1] is True  # the head's activation is its output
     blocks = model.blocks
     assert all(same[i] is (not blocks[i].residual and cfg.dropout == 0) for i in range(cfg.depth))
 
 
-@pytest.mark.parametrize("exact", [False, True], ids=["cpu", "accelerator-path"])
-def test_consecutive_samples_keep_the_snapshot_and_stay_exact(exact):
+@pytest.mark.parametrize(
+    ("exact", "fused"),
+    [(False, True), (False, False), (True, False)],
+    ids=["cpu-fused", "cpu-per-tensor", "accelerator-path"],
+)
+def test_consecutive_samples_keep_the_snapshot_and_stay_exact(exact, fused, monkeypatch):
+    if not fused:
+        monkeypatch.setattr(probe_paths, "FUSED_MAX", 0)
     # Probes every step: after_step(keep=True) takes the next snapshot while the weights are
     # in cache. Each sample must still equal the direct computation, also when a weight is
     # changed in place between two samples (its version counter moves: a fresh snapshot).
@@ -629,3 +640,8 @@ def test_dead_means_units_zero_for_the_whole_batch_not_zero_entries():
         assert float(activation_summary(x, "relu")[4]) == pytest.approx(dead)
         assert activation_summary_host(x, "relu")[4] == pytest.approx(dead)
         assert (x == 0).float().mean().item() > 0.2  # the old "dead" would have said so
+    nhwc = maps.contiguous(memory_format=torch.channels_last)
+    assert activation_summary_host(nhwc, "relu")[4] == pytest.approx(0.25)
+    for x, dead in ((torch.zeros(6), 1.0), (torch.tensor([0.0, 2.0]), 0.0)):  # one unit
+        assert float(activation_summary(x, "relu")[4]) == activation_summary_host(x, "relu")[4]
+        assert activation_summary_host(x, "relu")[4] == dead

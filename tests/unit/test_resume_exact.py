@@ -71,7 +71,8 @@ def _straight(runs_dir, sets) -> dict[str, torch.Tensor]:
         (PRETRAIN, "pretrain/", 17),  # inside the second layer's, mid-epoch
     ],
 )
-def test_stopped_and_resumed_equals_uninterrupted(runs_dir, extra, prefix, k):
+def test_stopped_and_resumed_equals_uninterrupted(runs_dir, monkeypatch, extra, prefix, k):
+    monkeypatch.setattr(Trainer, "fold_seconds", 0.0)  # train/* recorded at its log step
     sets = SETS + extra
     straight = _straight(runs_dir / "a", sets)
     cfg = _cfg(sets)

@@ -8,6 +8,7 @@ import torch
 
 from tui_trainer.config import RunConfig, config_to_toml
 from tui_trainer.engine.sampling import (
+    AFTER_STEPS,
     CALIBRATION_EVERY,
     MAX_EVERY,
     MIN_PLAIN,
@@ -74,6 +75,19 @@ def test_auto_calibrates_then_keeps_overhead_in_budget():
     start = steps + s.every
     later = feed(s, range(start, start + 5 * s.every), 0.010, 0.016)
     assert all(b - a == s.every for a, b in zip(later, later[1:], strict=False))
+
+
+def test_the_plain_steps_a_sample_slows_count_in_its_cost_and_not_as_plain_steps():
+    s = ProbeSchedule("auto", budget=0.03)
+    after = []  # the steps since the last sample, to slow the first AFTER_STEPS of them
+    for t in range(400):
+        due = s.due(t)
+        after = [] if due else [*after, t]
+        slowed = not due and len(after) <= AFTER_STEPS
+        s.record(due, 0.016 if due else 0.0115 if slowed else 0.010)
+    assert AFTER_STEPS == 2 and s.calibrated
+    assert s.t_plain == 0.010 and s.t_extra == pytest.approx(0.006 + 2 * 0.0015)
+    assert s.every == choose_every(0.010, 0.019, 0.03) > choose_every(0.010, 0.016, 0.03)
 
 
 def test_auto_records_its_choice_even_when_it_equals_the_start():

@@ -325,3 +325,18 @@ def test_delete_run_while_it_is_listed_leaves_nothing(runs_dir):
     assert list(runs_dir.iterdir()) == [] and list_runs(runs_dir) == []
     with pytest.raises(StoreError, match="not a run directory"):
         delete_run(runs_dir / "nope")
+
+
+def test_noted_metadata_waits_for_the_next_batch_and_never_overwrites_a_newer_value(runs_dir):
+    s = make_store(runs_dir)
+    s.auto_flush = False
+    s.note_meta(step=10, best={"val/acc": 0.5, "step": 10})
+    r = RunReader(s.run_dir)
+    assert "best" not in r.meta()  # not written yet: it waits for the batch
+    s.flush()
+    assert r.meta()["best"] == {"val/acc": 0.5, "step": 10} and r.meta()["step"] == 10
+    s.note_meta(step=20)
+    s.set_meta(step=30)  # written at once, and the noted step=20 is dropped
+    s.flush()
+    assert r.meta()["step"] == 30
+    s.close()

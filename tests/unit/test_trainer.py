@@ -144,14 +144,14 @@ def test_resume_continues_exactly(runs_dir):
     cfg = find_preset("digits-mlp").resolve(None, sets)
     store = new_store(runs_dir, cfg)
     first = Trainer(cfg)
-    orig = first._log_train
+    orig = first._after_step
 
     def stop_midway(*a, **k):  # as a signal would: the loop stops after this step
         orig(*a, **k)
         if first.step >= 17:
             first.stop_requested = "test"
 
-    first._log_train = stop_midway  # type: ignore[method-assign]
+    first._after_step = stop_midway  # type: ignore[method-assign]
     r1 = first.run(store)
     assert r1.status == "stopped" and 17 <= r1.steps < 40
     assert r1.steps % 7 != 0  # mid-epoch (7 batches an epoch): the data order must resume

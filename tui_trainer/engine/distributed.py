@@ -37,8 +37,10 @@ import torch
 import torch.distributed as dist
 
 from tui_trainer.config import RunConfig
+from tui_trainer.engine.controls import CONTROL_INTERVAL, StopTraining
 from tui_trainer.engine.system_scalars import nvml_indices
-from tui_trainer.engine.trainer import CONTROL_INTERVAL, StopTraining, Trainer
+from tui_trainer.engine.train_log import Window
+from tui_trainer.engine.trainer import Trainer
 
 __all__ = ["CONTROL_SYNC_STEPS", "DistributedTrainer", "NullRecorder", "RankSlice", "rank_device"]
 
@@ -51,6 +53,9 @@ class NullRecorder:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
+
+    def note_meta(self, **values: Any) -> None:
+        pass
 
     def set_meta(self, **values: Any) -> None:
         pass
@@ -123,6 +128,8 @@ def rank_device(name: str, local_rank: int) -> str:
 
 class DistributedTrainer(Trainer):
     """One rank of a DDP run; the process group must be initialised."""
+
+    fold_seconds = 0.0  # the log is read at every log step, on every rank: see _log_window
 
     def __init__(self, cfg: RunConfig, local_rank: int = 0, **kwargs: Any) -> None:
         device = rank_device(cfg.train.device, local_rank)
@@ -201,19 +208,23 @@ class DistributedTrainer(Trainer):
             rank_pids=[int(p) for p in pids.flatten().tolist()],
         )
 
-    def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
+    def _log_window(self, w: Window) -> Window:
         """The global batch's loss and accuracy; every rank's steps/s and memory (MB: on a
-        GPU torch's allocator, now and at its peak; on the CPU the process's RSS and peak)."""
+        GPU torch's allocator, now and at its peak; on the CPU the process's RSS and peak).
+        Every rank folds its log at every log step (``fold_seconds = 0``), so the ranks
+        gather at the same steps, and all see the same global loss (and stop together)."""
         dev = self.device
-        sums = torch.stack([loss_sum.float(), correct_sum.float()])
-        figures = torch.tensor([float(seen), self.rate, *rank_memory_mb(dev)], device=dev)
-        rows = self._gather(torch.cat([sums, figures]))
+        mine = [w.loss * w.seen, w.correct or 0, w.seen, w.extra["perf/steps_per_s"]]
+        figures = [*mine, *rank_memory_mb(dev)]
+        rows = self._gather(torch.tensor(figures, dtype=torch.float64, device=dev))
         values = {}
         for k, (rate, mem_mb, peak_mb) in enumerate(rows[:, 3:].tolist()):
             values[f"rank{k}/steps_per_s"] = rate
             values[f"rank{k}/mem_mb"], values[f"rank{k}/peak_mem_mb"] = mem_mb, peak_mb
-        self.store.scalars(self.step, values)
-        super()._log_train(rows[:, 0].sum(), rows[:, 1].sum(), int(rows[:, 2].sum().item()))
+        self.store.scalars(w.step, values)
+        loss_sum, correct_sum, seen = rows[:, :3].sum(0).tolist()
+        correct = None if w.correct is None else round(correct_sum)
+        return super()._log_window(Window(w.step, int(seen), loss_sum / seen, correct, w.extra))
 
     def _restored_rng(self, rng: dict[str, Any]) -> None:
         """last.pt holds rank 0's generators, whose cuda:0 is the one rank 0 drew from; the

@@ -48,6 +48,12 @@ class Objective:
             return (self._fires(out.reshape(-1)).long() == y).sum().float()
         return torch.zeros((), device=out.device)
 
+    def hits(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per example, whether it is predicted right (a task with an accuracy)."""
+        if self.task == "perceptron":
+            return self._fires(out.reshape(-1)).long() == y
+        return out.argmax(dim=1) == y
+
     def best_key(self, values: dict[str, float]) -> tuple[str, Callable[[float, float], bool]]:
         if self.has_accuracy:
             return "val/acc", lambda new, old: new > old

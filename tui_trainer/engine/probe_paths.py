@@ -2,8 +2,13 @@
 
 - The accelerator path (``_device_head``, ``_device_tail``): statistics reduced on the
   device to 0-d tensors and packed into one tensor, copied to the host once.
-- The CPU path (``_host_head``, ``_host_tail``): each number read as it is computed, one
-  parameter tensor at a time while it is in cache (sums of squares by a BLAS dot).
+- The CPU path (``_host_head``, ``_host_tail``): numbers read as they are computed. For
+  a model of at most FUSED_MAX float32 values, each pass over the parameters (gradient
+  norms, weight norms, the snapshot, the update) is one fused op for every tensor and one
+  read: beside a training step each small op costs 10-20 us (its code and data out of
+  cache), and a digits-mlp sample's 30 parameter ops cost ~470 us, against ~130 us fused.
+  Larger models go one parameter tensor at a time while it is in cache (sums of squares by
+  a BLAS dot, three times faster than a norm on the CPU).
 
 Both lay the numbers out as ``sample.Layout`` describes: [grad norms, weight norms,
 non-finite counts, total grad norm, grad scale, out-grad norms] after backward, then
@@ -26,9 +31,14 @@ from tui_trainer.engine.reductions import (
     sumsq,
 )
 
-__all__ = ["NAN", "ProbePaths"]
+__all__ = ["FUSED_MAX", "NAN", "ProbePaths"]
 
 NAN = float("nan")
+FUSED_MAX = 1 << 18  # float32 parameter values up to which the CPU path fuses its passes
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    return list(torch._foreach_norm(tensors, 2))  # noqa: SLF001
 
 
 class ProbePaths:
@@ -69,6 +79,14 @@ class ProbePaths:
             torch._foreach_copy_(snap, self.params)
         return torch.cat(parts)
 
+    def _fused(self) -> bool:
+        """Whether the CPU path fuses its passes (a small float32 model, every gradient)."""
+        params = self.params
+        return (
+            all(p.dtype == torch.float32 and p.grad is not None for p in params)
+            and sum(p.numel() for p in params) <= FUSED_MAX
+        )
+
     def _host_head(self, snap: list[torch.Tensor] | None) -> list[float]:
         flat = self._flat_params()
         kept, self._kept = self._kept, None
@@ -76,6 +94,17 @@ class ProbePaths:
             snap is None or any(p._version != v for p, v in zip(self.params, kept[0], strict=True))
         ):
             kept = None  # a parameter changed since the last sample kept its snapshot
+        if self._fused():
+            norms = _norms([p.grad for p in self.params])  # type: ignore[misc]
+            if kept is None:
+                norms += _norms(self.params)
+                if snap is not None:
+                    torch._foreach_copy_(snap, self.params)  # noqa: SLF001
+            read = torch.stack(norms).tolist()
+            n = len(self.params)
+            gsq = [v * v for v in read[:n]]
+            wsq = [v * v for v in read[n:]] if kept is None else kept[1]
+            return self._head_values(gsq, wsq)
         gsq: list[float] = []
         wsq: list[float] = [] if kept is None else kept[1]
         for j, p in enumerate(self.params):  # one tensor at a time: each stays in cache
@@ -90,6 +119,10 @@ class ProbePaths:
                 wsq.append(sumsq(p) if w is None else flat_sumsq(w))
                 if snap is not None:
                     snap[j].copy_(p)
+        return self._head_values(gsq, wsq)
+
+    def _head_values(self, gsq: list[float], wsq: list[float]) -> list[float]:
+        """The head's numbers from the squared gradient and weight norms."""
         gn = [math.sqrt(v) for v in gsq]
         total = math.sqrt(math.fsum(gsq))
         if math.isfinite(total):
@@ -158,7 +191,17 @@ class ProbePaths:
     ) -> list[float]:
         nunits, nparams = len(self.units), len(self.params)
         values: list[float] = [NAN] * self._head_size() if head is None else head
-        if snap is not None:
+        if snap is not None and self._fused():
+            torch._foreach_sub_(snap, self.params)  # noqa: SLF001 (before - after)
+            norms = _norms(snap)
+            if keep:  # the next sample's snapshot and weight norms
+                torch._foreach_copy_(snap, self.params)  # noqa: SLF001
+                norms += _norms(self.params)
+            read = torch.stack(norms).tolist()
+            values += read[:nparams]
+            if keep:
+                self._kept = ([p._version for p in self.params], [v * v for v in read[nparams:]])
+        elif snap is not None:
             wsq: list[float] = []
             # the views after_backward checked this step (a snapshot implies that it ran)
             for s, p, w in zip(snap, self.params, self._flat, strict=True):

@@ -21,6 +21,9 @@ class Recorder(Protocol):
 
     def set_meta(self, **values: Any) -> None: ...
 
+    def note_meta(self, **values: Any) -> None:
+        """``set_meta`` that may wait for the next batched write."""
+
     def set_status(self, status: str, step: int = 0, **data: Any) -> None: ...
 
     def set_layers(self, layers: Iterable[tuple[str, str, str, int]]) -> None: ...

@@ -85,5 +85,5 @@ class SampleRecorder:
         """Record a change of the probe interval (``every = "auto"``)."""
         if self.sampler.changed:
             self.sampler.changed = False
-            self.recorder.set_meta(probe_every=self.sampler.every)
+            self.recorder.note_meta(probe_every=self.sampler.every)
             self.recorder.event(step, "probe_interval", {"every": self.sampler.every})

@@ -71,6 +71,15 @@ def dead_unit_fraction(y: torch.Tensor) -> torch.Tensor:
     return 1.0 - alive.sum(dtype=torch.int32) / alive.numel()
 
 
+def dead_unit_fraction_host(y: torch.Tensor) -> float:
+    """``dead_unit_fraction`` as a float, in two ops (a count of the nonzero entries of each
+    unit, then of the units with any) where the device version takes five."""
+    if y.dim() < 2:
+        return 0.0 if bool(y.any()) else 1.0
+    counts = torch.count_nonzero(y, dim=(0, *range(2, y.dim())))
+    return 1.0 - int(torch.count_nonzero(counts)) / counts.numel()
+
+
 def activation_summary(y: torch.Tensor, activation: str) -> tuple[torch.Tensor, ...]:
     """[sum, ‖y‖, min, max, dead units, saturated, non-finite, ‖y - mean‖] of an output, as 0-d
     tensors on its device (the probe stacks every layer's at once); ``moments`` turns them
@@ -113,7 +122,7 @@ def activation_summary_host(y: torch.Tensor, activation: str) -> list[float]:
     v = y.view(-1) if y.is_contiguous() else y.reshape(-1)  # a channels-last map: a copy
     total, sq = float(v.sum()), flat_sumsq(v)
     lo, hi = torch.aminmax(v)
-    dead = -1.0 if activation in NO_DEAD else float(dead_unit_fraction(y))
+    dead = -1.0 if activation in NO_DEAD else dead_unit_fraction_host(y)
     sat = saturation_count(v, activation)
     centred, bad = NAN, 0.0
     if not (math.isfinite(total) and math.isfinite(sq)):

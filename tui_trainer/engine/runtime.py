@@ -1,5 +1,5 @@
-"""Provides the trainer's plain values and set-up helpers: Progress, TrainResult, LogWindow
-(the device-side sums between log steps), the device choice and seeding."""
+"""Provides the trainer's plain values and set-up helpers: Progress, TrainResult, the device
+choice and seeding."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 __all__ = [
-    "LogWindow",
     "Progress",
     "TrainResult",
     "device_name",
@@ -122,80 +121,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return device.type
-
-
-FOLD_STEPS = 32  # a log window reduces its steps' losses and outputs this many at a time
-FOLD_BYTES = 16 << 20  # ... or sooner, when the outputs it holds reach this size
-
-
-@dataclass
-class LogWindow:
-    """Training loss and correct predictions summed on the device between two log steps
-    (read to the host only when logged), and the clock of the steps/s figure.
-
-    A step only keeps references to its loss, outputs and targets; they are reduced
-    FOLD_STEPS (or FOLD_BYTES of outputs) at a time, a handful of kernels for all of them:
-    reducing each step on its own cost five small kernels, 37 us a step in a digits-mlp
-    loop on the CPU (4% of its step), against 14 us now (folds included)."""
-
-    loss_sum: torch.Tensor
-    correct_sum: torch.Tensor
-    seen: int
-    t: float
-    step: int
-    _losses: list[tuple[torch.Tensor, int]] = field(default_factory=list)
-    _outs: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
-    _bytes: int = 0
-    _objective: Any = None
-
-    @classmethod
-    def start(cls, device: torch.device, step: int) -> LogWindow:
-        zero = torch.zeros((), device=device)
-        return cls(zero, zero.clone(), 0, time.perf_counter(), step)
-
-    def add(self, loss: torch.Tensor, out: Any, x: torch.Tensor, y: torch.Tensor, obj: Any) -> None:
-        self._losses.append((loss.detach(), len(y)))
-        if obj.has_accuracy:
-            out = out.detach()
-            self._outs.append((out, y))
-            self._bytes += out.numel() * out.element_size()
-            self._objective = obj
-        self.seen += len(y)
-        if len(self._losses) >= FOLD_STEPS or self._bytes >= FOLD_BYTES:
-            self._fold()
-
-    def sums(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sum of loss x batch size, correct predictions) of the window's steps."""
-        self._fold()
-        return self.loss_sum, self.correct_sum
-
-    def _fold(self) -> None:
-        with torch.no_grad():
-            by_size: dict[int, list[torch.Tensor]] = {}
-            for loss, n in self._losses:
-                by_size.setdefault(n, []).append(loss)
-            for n, losses in by_size.items():
-                self.loss_sum.add_(torch.stack(losses).sum(), alpha=n)
-            if self._outs:
-                outs = torch.cat([o for o, _ in self._outs])
-                ys = torch.cat([y for _, y in self._outs])
-                self.correct_sum.add_(self._objective.correct(outs, None, ys))
-        self._drop_pending()
-
-    def _drop_pending(self) -> None:
-        self._losses.clear()
-        self._outs.clear()
-        self._bytes = 0
-
-    def rate(self, step: int) -> float:
-        return (step - self.step) / max(time.perf_counter() - self.t, 1e-9)
-
-    def reset(self, step: int) -> None:
-        self._drop_pending()
-        self.loss_sum.zero_()
-        self.correct_sum.zero_()
-        self.seen = 0
-        self.t, self.step = time.perf_counter(), step
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -5,7 +5,9 @@ and sampled steps, then picks the smallest interval N for which the extra cost o
 sample, spread over N steps, stays under the budget (3% by default): see ``choose_every``.
 The extra cost of a sample is measured against the plain steps just before it (the median
 of the last few), and the estimates are medians of recent steps: a machine that slows down
-or speeds up, or a burst of load from another process, moves both sides alike. On the CPU
+or speeds up, or a burst of load from another process, moves both sides alike. A sample
+also slows the AFTER_STEPS plain steps after it (caches, the allocator: on the CPU ~10% of
+a digits-mlp step each); their excess counts in its cost, and they are not plain steps. On the CPU
 it keeps timing and adapts (with hysteresis); on CUDA it synchronises only while
 calibrating. Histogram steps (``histogram_every``) are sampled too, but never timed: they
 cost more by design and are paid for separately.
@@ -22,17 +24,18 @@ import torch
 
 __all__ = ["CALIBRATION_EVERY", "MAX_EVERY", "TARGET_SHARE", "ProbeSchedule", "choose_every"]
 
-CALIBRATION_EVERY = 4
+CALIBRATION_EVERY = 6  # a sample, its AFTER_STEPS, then plain steps
+AFTER_STEPS = 2  # plain steps after a sample whose excess is the sample's
 WARMUP_STEPS = 5  # the first steps pay for allocation and kernel selection: not timed
-MIN_SAMPLED, MIN_PLAIN = 5, 15  # medians of this many steps decide the first interval
+MIN_SAMPLED, MIN_PLAIN = 3, 7  # medians of this many steps decide the first interval
 MAX_EVERY = 1000
 PLAIN_WINDOW = 32  # recent plain steps kept: their median is the plain step time
 PAIR_WINDOW = 8  # ... of which the last this many are what a sample is compared with
 EXTRA_WINDOW = 9  # recent samples' extra costs kept: their median is the cost of a sample
 HYSTERESIS = 0.25  # after calibration: change the interval only when off by more than this
 # Aim at this share of the budget: step timings are noisy (medians of a few steps; on the
-# shared 2-core benchmark machine two identical loops differed by 2-10%), and a sample also
-# costs the next plain steps a little (caches, allocator), which timing a step cannot see.
+# shared 2-core benchmark machine two identical loops differed by 2-10%), and the
+# calibration's samples come on top.
 TARGET_SHARE = 2 / 3
 
 
@@ -66,6 +69,8 @@ class ProbeSchedule:
         self._seen = 0
         self._plain: deque[float] = deque(maxlen=PLAIN_WINDOW)
         self._extra: deque[float] = deque(maxlen=EXTRA_WINDOW)
+        self._after = 0  # plain steps still to come whose excess is the last sample's
+        self._reference = 0.0  # the plain step time the last sample was measured against
 
     @property
     def t_plain(self) -> float:
@@ -121,12 +126,27 @@ class ProbeSchedule:
         if self._seen <= WARMUP_STEPS and not self.calibrated:
             return
         if not sampled:
-            self._plain.append(seconds)
+            if self._after > 0:  # just after a sample: part of its cost, not a plain step
+                self._after -= 1
+                self._extra[-1] += seconds - self._reference
+                if self._after == 0:
+                    self._measured()
+            else:
+                self._plain.append(seconds)
             return
+        if self._after > 0:  # the last sample had fewer plain steps after it: it is complete
+            self._after = 0
+            self._measured()
         if not self._plain:
             return  # nothing to compare with yet
-        recent = list(self._plain)[-PAIR_WINDOW:]
-        self._extra.append(seconds - statistics.median(recent))
+        self._reference = statistics.median(list(self._plain)[-PAIR_WINDOW:])
+        self._extra.append(seconds - self._reference)
+        self._after = AFTER_STEPS
+        if not AFTER_STEPS:
+            self._measured()
+
+    def _measured(self) -> None:
+        """A sample's cost is complete: calibrate, or adapt the interval."""
         if not self.calibrated:
             if len(self._extra) >= MIN_SAMPLED and len(self._plain) >= MIN_PLAIN:
                 self.calibrated = True

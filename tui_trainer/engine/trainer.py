@@ -21,6 +21,7 @@ from torch import nn
 from tui_trainer.config import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
 from tui_trainer.engine.batches import EpochBatches
+from tui_trainer.engine.controls import CONTROL_INTERVAL, Controls, StopTraining
 from tui_trainer.engine.data import Dataset, build_dataset, num_batches
 from tui_trainer.engine.evaluation import Evaluator
 from tui_trainer.engine.models import build_model, count_parameters
@@ -34,7 +35,6 @@ from tui_trainer.engine.provenance import provenance
 from tui_trainer.engine.recorder import Recorder
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import (
-    LogWindow,
     Progress,
     TrainResult,
     device_name,
@@ -45,25 +45,26 @@ from tui_trainer.engine.runtime import (
 from tui_trainer.engine.sampling import ProbeSchedule
 from tui_trainer.engine.saving import Checkpointing
 from tui_trainer.engine.system_scalars import SystemScalars
+from tui_trainer.engine.train_log import FOLD_SECONDS, TrainLog, Window
 from tui_trainer.store.liveness import process_identity
 
-__all__ = ["Progress", "TrainResult", "Trainer", "pick_device", "seed_everything"]
+__all__ = [
+    "CONTROL_INTERVAL",
+    "Progress",
+    "StopTraining",
+    "TrainResult",
+    "Trainer",
+    "pick_device",
+    "seed_everything",
+]
 
-CONTROL_INTERVAL = 0.2  # seconds between reads of the control table
 PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks
 
 
-class StopTraining(Exception):
-    """Raised inside the loop to end it with a status."""
-
-    def __init__(self, status: str, reason: str = "") -> None:
-        super().__init__(reason or status)
-        self.status = status
-        self.reason = reason
-
-
-class Trainer(Checkpointing):
+class Trainer(Controls, Checkpointing):
     """Trains one RunConfig, recording into a Recorder (a RunStore for every real run)."""
+
+    fold_seconds = FOLD_SECONDS  # how long log windows may wait to be read (train_log.py)
 
     def __init__(
         self,
@@ -84,7 +85,7 @@ class Trainer(Checkpointing):
         self.last_loss: float | None = None  # the latest logged training loss
         self.rate = 0.0  # steps/s over the latest log window
         self.resume = False
-        self._window = LogWindow.start(torch.device("cpu"), 0)  # started again by _loop
+        self._log = TrainLog(None, 0)  # started again by _loop
 
     # -- set-up ------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -195,13 +196,7 @@ class Trainer(Checkpointing):
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )
-        try:  # however the run ended; a full disk or a dead device must not hide its end
-            self.best_file.flush()
-            if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
-                self._save(self.checkpoints / "last.pt")
-        except Exception as exc:  # noqa: BLE001
-            failed = {"error": f"checkpoint at the end: {failure_reason(exc)}"}
-            self.store.event(self.step, "error", failed)
+        self._settle(status in ("finished", "stopped") and self.total_steps > 0 and not torn)
         elapsed = time.perf_counter() - t0
         rate = (self.step - start_step) / max(elapsed, 1e-9)
         self.store.set_meta(step=self.step, best=self.best, steps_per_s=rate)
@@ -218,24 +213,44 @@ class Trainer(Checkpointing):
             error=reason if status not in ("finished", "stopped") else "",
         )
 
+    def _settle(self, save_last: bool) -> None:
+        """However the run ended: the log windows still waiting, best.pt, last.pt. A full
+        disk or a dead device must not hide how it ended: an error event instead."""
+        try:
+            self._record_train(raising=False)
+        except Exception as exc:  # noqa: BLE001
+            self.store.event(self.step, "error", {"error": f"training log: {failure_reason(exc)}"})
+        try:
+            self.best_file.flush()
+            if save_last:
+                self._save(self.checkpoints / "last.pt")
+        except Exception as exc:  # noqa: BLE001
+            failed = {"error": f"checkpoint at the end: {failure_reason(exc)}"}
+            self.store.event(self.step, "error", failed)
+
     def _loop(self) -> None:
         pretraining = self.pretrainer is not None and not self.pretrainer.done
         if self.step == 0 and (not self.resume or pretraining):
             self._before_training()
         self.model.train()
-        self._window = LogWindow.start(self.device, self.step)
-        self._last_control = last_progress = time.monotonic()
+        self._log = TrainLog(self.objective, self.step, self.fold_seconds)
+        self._last_control = self._last_progress = time.monotonic()
         while self.step < self.total_steps:
-            sampled = self.sampler.due(self.step)
-            t_step = time.perf_counter()
-            self._train_step(sampled)
-            self._after_step(sampled, t_step)
-            self._poll_controls()
-            now = time.monotonic()
-            if self.on_progress and now - last_progress >= PROGRESS_INTERVAL:
-                last_progress = now
-                self._progress("running")
+            self._iteration()
         self._progress("running")
+
+    def _iteration(self) -> None:
+        """One step of the loop and what follows it (benchmarks/train_loop.py interleaves a
+        plain loop's epochs between the engine's by wrapping this)."""
+        sampled = self.sampler.due(self.step)
+        t_step = time.perf_counter()
+        self._train_step(sampled)
+        self._after_step(sampled, t_step)
+        self._poll_controls()
+        now = time.monotonic()
+        if self.on_progress and now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self._progress("running")
 
     def _train_step(self, sampled: bool) -> None:
         """Forward, backward, (probe), optimizer step; the loss is summed on the device."""
@@ -267,7 +282,7 @@ class Trainer(Checkpointing):
         if sampled:
             # recorded as steps completed, like scalars
             self.probe.after_step(self.step + 1, keep=self.sampler.will_sample(self.step + 1))
-        self._window.add(loss, out, x, y, self.objective)
+        self._log.add(loss, out, y)
         self.step += 1
 
     def _after_step(self, sampled: bool, t_step: float) -> None:
@@ -275,11 +290,12 @@ class Trainer(Checkpointing):
         if self.stop_requested:
             raise StopTraining("stopped", self.stop_requested)
         last = self.step == self.total_steps
-        window = self._window
+        log = self._log
         if self.step % self.cfg.train.log_every == 0 or last:
-            self.rate = window.rate(self.step)
-            self._log_train(*window.sums(), window.seen)
-            window.reset(self.step)
+            self.rate = log.rate(self.step)
+            log.close(self.step, self._log_figures())
+            if last or log.due():
+                self._record_train()
         if sampled or last:
             self._flush_samples(wait=last)
         self.sampler.observe(sampled, t_step, self.device)  # recording included
@@ -287,7 +303,7 @@ class Trainer(Checkpointing):
         if self.step % self.eval_every == 0 and not last:
             self._evaluate()
         if self.clock.due(self.step):
-            self._save(self.checkpoints / "last.pt")
+            self._save_last()
         elif self.best_file.pending is not None:
             self.best_file.write_due()  # best.pt at most WRITE_INTERVAL_S behind
 
@@ -301,25 +317,40 @@ class Trainer(Checkpointing):
         if self.total_steps > 0:  # else the closing evaluation records them at step 0
             self.evaluator.record_exhibits(self.store, self.step)
 
-    def _log_train(self, loss_sum: torch.Tensor, correct_sum: torch.Tensor, seen: int) -> None:
-        if seen == 0:
-            return
-        loss = loss_sum.item() / seen  # host sync: only at log steps
+    def _log_figures(self) -> dict[str, float]:
+        """What a log step records besides the loss and accuracy of its window."""
         values = {
-            "train/loss": loss,
             "train/lr": self.optimizer.param_groups[0]["lr"],
             "perf/steps_per_s": self.rate,
             "train/epoch": self.step / self.batches_per_epoch,
         }
-        if self.objective.has_accuracy:
-            values["train/acc"] = correct_sum.item() / seen
         values.update(self.system.values())  # sys/*: allocator; CPU, RSS, GPU every 2 s
-        self.last_loss = loss
-        self.store.scalars(self.step, values)
-        if not math.isfinite(loss):
-            self.store.event(self.step, "nonfinite", {"what": "train/loss", "value": loss})
-            if self.cfg.probe.on_nonfinite != "continue":
-                raise StopTraining("diverged", f"train/loss is {loss} at step {self.step}")
+        return values
+
+    def _record_train(self, raising: bool = True) -> None:
+        """Read the closed log windows (a host sync: at most every ``fold_seconds``, and
+        before last.pt and at the end) and record them all; then a non-finite loss stops
+        the run (``raising=False``: recorded only, the run is ending anyway)."""
+        recorded = [self._log_window(w) for w in self._log.fold()]
+        bad = next((w for w in recorded if not math.isfinite(w.loss)), None)
+        if bad is not None and raising and self.cfg.probe.on_nonfinite != "continue":
+            raise StopTraining("diverged", f"train/loss is {bad.loss} at step {bad.step}")
+
+    def _log_window(self, w: Window) -> Window:
+        """Record one log window; returns what it recorded."""
+        values = {"train/loss": w.loss, **w.extra}
+        if w.acc is not None:
+            values["train/acc"] = w.acc
+        self.last_loss = w.loss
+        self.store.scalars(w.step, values)
+        if not math.isfinite(w.loss):
+            self.store.event(w.step, "nonfinite", {"what": "train/loss", "value": w.loss})
+        return w
+
+    def _save_last(self) -> None:
+        """last.pt now, its finite check seeing the latest training loss."""
+        self._record_train()
+        self._save(self.checkpoints / "last.pt")
 
     def _flush_samples(self, raising: bool = True, wait: bool = True) -> None:
         """Record the probe's finished samples; ``wait=False`` leaves those still being
@@ -350,52 +381,9 @@ class Trainer(Checkpointing):
             self.best["step"] = self.step
             if self.cfg.checkpoint.keep_best and self.step > 0:
                 self._save(self.checkpoints / "best.pt", durable=False)
-        self.store.set_meta(step=self.step, best=self.best)
+        self.store.note_meta(step=self.step, best=dict(self.best))
         self.last_eval = values
         return values
-
-    # -- control -----------------------------------------------------------------------------
-    def _poll_controls(self) -> bool:
-        """Read the control rows if CONTROL_INTERVAL has passed (a stop row raises
-        StopTraining); whether a signal asks to stop."""
-        now = time.monotonic()
-        if now - self._last_control >= CONTROL_INTERVAL:
-            self._last_control = now
-            self._handle_controls()
-        return bool(self.stop_requested)
-
-    def _handle_controls(self, pause_reason: str | None = None) -> None:
-        """The one control path: every pending row in order (stop, checkpoint, pause,
-        resume); while paused it keeps reading them, so a stop behind a pause is honoured.
-        ``pause_reason``: pause now, for that reason (a non-finite sample)."""
-        paused = False
-        if pause_reason is not None:
-            paused = self._set_paused(True, pause_reason)
-        while True:
-            if self.stop_requested:
-                raise StopTraining("stopped", self.stop_requested)
-            for _, command in self.store.pending_controls():
-                if command == "stop":
-                    raise StopTraining("stopped", "stop requested")
-                if command == "checkpoint":
-                    self._save(self.checkpoints / "last.pt")
-                elif command == "pause" and not paused:
-                    paused = self._set_paused(True)
-                elif command == "resume" and paused:
-                    paused = self._set_paused(False)
-            if not paused:
-                return
-            time.sleep(CONTROL_INTERVAL)
-
-    def _set_paused(self, paused: bool, reason: str = "") -> bool:
-        if paused:
-            self._flush_samples()
-            self._save(self.checkpoints / "last.pt")
-            self.store.set_meta(step=self.step)
-        status = "paused" if paused else "running"
-        self.store.set_status(status, self.step, **({"reason": reason} if paused else {}))
-        self._progress(status)
-        return paused
 
     def _progress(self, status: str) -> None:
         if self.on_progress is not None:

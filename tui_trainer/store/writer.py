@@ -51,6 +51,7 @@ class RunStore:
         self._load_partial_blocks()
         self._stats: list[Sequence[Any]] = []
         self._events: list[tuple[int, float, str, str]] = []
+        self._meta_later: dict[str, str] = {}  # note_meta's, for the next batch
         self._last_flush = time.monotonic()
         # False: only flush() writes the batches (a writer thread that flushes on its own
         # schedule, and retries a call only if the call itself did not write)
@@ -97,7 +98,16 @@ class RunStore:
     # -- metadata, written at once ------------------------------------------------------
     def set_meta(self, **values: Any) -> None:
         rows = [(k, json.dumps(jsonable(v))) for k, v in values.items()]
+        for k in values:  # a value noted earlier must not overwrite this one
+            self._meta_later.pop(k, None)
         self._con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
+
+    def note_meta(self, **values: Any) -> None:
+        """Metadata that may wait for the next batched write (at most FLUSH_INTERVAL): an
+        evaluation's step and best. A write of its own costs ~170 us beside a training step
+        on the 2-core sandbox (lock, WAL frame, commit), 1% of a digits-mlp run."""
+        self._meta_later.update((k, json.dumps(jsonable(v))) for k, v in values.items())
+        self._maybe_flush()
 
     def set_status(self, status: str, step: int = 0, **data: Any) -> None:
         """Record a status change; flushes everything pending first."""
@@ -203,7 +213,7 @@ class RunStore:
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
-        if not (self._scalars or self._stats or self._events):
+        if not (self._scalars or self._stats or self._events or self._meta_later):
             return
         con = self._con
         con.execute("BEGIN")
@@ -217,6 +227,7 @@ class RunStore:
             raise
         con.execute("COMMIT")
         self._scalars, self._stats, self._events, self._blocks = [], [], [], []
+        self._meta_later = {}
 
     def _insert_pending(self, con: sqlite3.Connection) -> None:
         con.execute(  # the writer's heartbeat: when rows last came in
@@ -241,6 +252,10 @@ class RunStore:
         if self._events:
             con.executemany(
                 "INSERT INTO events (step, wall, kind, data) VALUES (?, ?, ?, ?)", self._events
+            )
+        if self._meta_later:
+            con.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", self._meta_later.items()
             )
 
     # -- control rows --------------------------------------------------------------------
