@@ -165,7 +165,7 @@ def main() -> None:
     )
     print(
         f"preset {args.preset}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, "
-        f"median of {args.rounds} alternating rounds"
+        f"median of {args.rounds} rounds, the two loops interleaved by epoch"
     )
     print(f"{'loop':<34}{'steps/s':>10}{'ratio':>8}{'steps/cpu-s':>13}{'ratio':>8}")
     for how, pick in (("median", statistics.median), ("best", max)):
