@@ -14,7 +14,11 @@ loop's epoch k running just before the engine's epoch k (the engine's own ``run(
 whose loop body is wrapped). On the shared 2-core sandbox the machine's speed drifts by
 up to 40% between seconds (two runs of the same loop, one after the other, differed that
 much); epochs of ~20 ms side by side see the same machine, so a round's ratio is good to a
-few percent where whole runs one after the other were not.
+few percent where whole runs one after the other were not. (The plain loop's epochs draw
+from the global generator only through dropout, which digits-mlp has none of; with it, the
+engine's run would see a different random stream than alone, not a different cost.) If
+anything this is hard on the engine: its time-based work (the store's writes every 0.25 s,
+the log's reads every 0.2 s) comes about twice as often per step of its own.
 
 Two figures each: steps per second of wall time, and per second of the process's CPU time
 (``time.process_time``) over the same steps; the median round, and the round ratios'

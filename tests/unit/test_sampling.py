@@ -195,3 +195,13 @@ def test_will_sample_foretells_due_without_changing_it(every, hist):
     assert any(seen)
     if every != 1:
         assert not all(seen)
+
+
+def test_a_short_interval_keeps_a_plain_step_per_interval_so_the_reference_follows():
+    s = ProbeSchedule("auto", budget=0.03)
+    feed(s, range(200), t_plain=0.010, t_sampled=0.0104)  # cheap samples: a short interval
+    assert s.every == 2
+    feed(s, range(200, 400), t_plain=0.001, t_sampled=0.005)  # a faster machine, dear samples
+    fresh = ProbeSchedule("auto", budget=0.03)
+    feed(fresh, range(200), t_plain=0.001, t_sampled=0.005)
+    assert s.t_plain == 0.001 and s.every == fresh.every == choose_every(0.001, 0.005, 0.03)

@@ -340,3 +340,18 @@ def test_noted_metadata_waits_for_the_next_batch_and_never_overwrites_a_newer_va
     s.flush()
     assert r.meta()["step"] == 30
     s.close()
+
+
+def test_a_recorder_without_note_meta_writes_noted_metadata_at_once():
+    from tui_trainer.engine.recorder import note_meta
+
+    class Sink:
+        def __init__(self):
+            self.meta = {}
+
+        def set_meta(self, **values):
+            self.meta.update(values)
+
+    sink = Sink()
+    note_meta(sink, step=4, best={"val/acc": 0.5})
+    assert sink.meta == {"step": 4, "best": {"val/acc": 0.5}}

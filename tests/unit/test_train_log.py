@@ -137,3 +137,49 @@ def test_a_stopped_run_records_the_windows_still_waiting(runs_dir, monkeypatch):
     assert trainer.run(store).status == "stopped"
     store.close()
     assert [s for s, _ in RunReader(store.run_dir).series("train/loss")] == [5, 10, 15, 20]
+
+
+def test_a_long_log_interval_holds_its_losses_stacked(monkeypatch):
+    monkeypatch.setattr(train_log, "STACK_STEPS", 4)
+    log = TrainLog(OBJ, 0)
+    ref = _feed(TrainLog(OBJ, 0), 30, 10, lambda step: True)
+    for step, (loss, out, y) in enumerate(_steps(30), start=1):
+        log.add(loss, out, y)
+        assert len(log._losses) < 4
+        if step % 10 == 0:
+            log.close(step, {"step": float(step)})
+    assert log.fold() == ref  # the same numbers, bit for bit
+
+
+def test_a_stop_while_a_non_finite_loss_waits_ends_diverged_without_last_pt(
+    runs_dir, monkeypatch
+):
+    """The loss of step 7 is inf in the log only (as an fp16 overflow the GradScaler skips:
+    the weights stay finite); the stop at step 18 comes before any fold."""
+    from tests.unit.test_trainer import new_store
+    from tui_trainer.config import find_preset
+    from tui_trainer.store import RunReader
+
+    monkeypatch.setattr(Trainer, "fold_seconds", 3600.0)
+    cfg = find_preset("xor-mlp").resolve(None, ["train.max_steps=60", "train.log_every=5"])
+    store = new_store(runs_dir, cfg)
+    trainer = Trainer(cfg)
+    trainer.prepare()
+    after, add = trainer._after_step, TrainLog.add
+
+    def inf_at_7(log, loss, out, y):
+        add(log, torch.tensor(float("inf")) if trainer.step == 6 else loss, out, y)
+
+    def stop_at_18(*a):
+        after(*a)
+        if trainer.step == 18:
+            trainer.stop_requested = "test"
+
+    monkeypatch.setattr(TrainLog, "add", inf_at_7)
+    trainer._after_step = stop_at_18  # type: ignore[method-assign]
+    result = trainer.run(store)
+    store.close()
+    reader = RunReader(store.run_dir)
+    assert result.status == "diverged" and "at step 10" in result.error
+    assert [s for s, _ in reader.series("train/loss")] == [5, 10, 15]
+    assert not (store.run_dir / "checkpoints" / "last.pt").exists()

@@ -59,6 +59,7 @@ class EpochBatches:
             self._order = to_device(epoch_order(len(self.y), self.seed, epoch), self.x.device)
             self._epoch = epoch
             if self.whole_epoch:  # the last epoch's copy goes first: one copy at a time
+                # (channels-last: the gathered copy and its channels-last one, briefly)
                 self._xs = self._ys = ()
                 xe = self.place.batch(self.x[self._order])  # in the run's memory format
                 self._xs, self._ys = xe.split(bs), self.y[self._order].split(bs)

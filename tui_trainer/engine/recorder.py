@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "note_meta"]
 
 
 @runtime_checkable
@@ -20,9 +20,6 @@ class Recorder(Protocol):
     run_dir: Path
 
     def set_meta(self, **values: Any) -> None: ...
-
-    def note_meta(self, **values: Any) -> None:
-        """``set_meta`` that may wait for the next batched write."""
 
     def set_status(self, status: str, step: int = 0, **data: Any) -> None: ...
 
@@ -37,3 +34,9 @@ class Recorder(Protocol):
     def pending_controls(self) -> list[tuple[int, str]]: ...
 
     def flush(self) -> None: ...
+
+
+def note_meta(recorder: Recorder, **values: Any) -> None:
+    """Metadata that may wait for the recorder's next batched write (RunStore.note_meta: an
+    evaluation's step and best); a recorder without ``note_meta`` writes it at once."""
+    getattr(recorder, "note_meta", recorder.set_meta)(**values)

@@ -16,7 +16,7 @@ from typing import Any
 
 from tui_trainer.engine.layers import LayerUnit, count_parameters
 from tui_trainer.engine.probes import LayerProbe, Sample
-from tui_trainer.engine.recorder import Recorder
+from tui_trainer.engine.recorder import Recorder, note_meta
 from tui_trainer.engine.sample import record_sample
 from tui_trainer.engine.sampling import ProbeSchedule
 
@@ -85,5 +85,5 @@ class SampleRecorder:
         """Record a change of the probe interval (``every = "auto"``)."""
         if self.sampler.changed:
             self.sampler.changed = False
-            self.recorder.note_meta(probe_every=self.sampler.every)
+            note_meta(self.recorder, probe_every=self.sampler.every)
             self.recorder.event(step, "probe_interval", {"every": self.sampler.every})

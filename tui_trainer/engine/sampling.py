@@ -112,7 +112,10 @@ class ProbeSchedule:
 
     def observe(self, sampled: bool, started: float, device: torch.device) -> None:
         """Time one step that began at ``perf_counter() == started``."""
-        if not self.auto or self.histogram:
+        if not self.auto:
+            return
+        if self.histogram:  # never timed; it ends the plain steps counted to a sample
+            self._end_sample()
             return
         if self.calibrated and device.type != "cpu":
             return  # no more syncs once calibrated on an accelerator
@@ -134,15 +137,20 @@ class ProbeSchedule:
             else:
                 self._plain.append(seconds)
             return
-        if self._after > 0:  # the last sample had fewer plain steps after it: it is complete
-            self._after = 0
-            self._measured()
+        self._end_sample()  # the last one had fewer plain steps after it: it is complete
         if not self._plain:
             return  # nothing to compare with yet
         self._reference = statistics.median(list(self._plain)[-PAIR_WINDOW:])
         self._extra.append(seconds - self._reference)
-        self._after = AFTER_STEPS
-        if not AFTER_STEPS:
+        # at most every - 2 of them: one plain step of each interval at least stays plain,
+        # so the reference follows the machine however short the interval
+        self._after = max(0, min(AFTER_STEPS, self.every - 2))
+        if not self._after:
+            self._measured()
+
+    def _end_sample(self) -> None:
+        if self._after > 0:
+            self._after = 0
             self._measured()
 
     def _measured(self) -> None:

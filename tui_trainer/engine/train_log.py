@@ -11,7 +11,9 @@ Why: in a digits-mlp loop on the CPU, reducing every log window on its own (ten 
 kernels and two reads) cost 12 ms of a 620 ms run, 2%: a small op right after a training
 step costs 15-40 us, its code and data out of cache. Folds every 0.2 s cost ~1 ms. On a GPU
 a fold is also the only host sync of the training loss. The price: train/loss reaches the
-store up to FOLD_SECONDS later, and a non-finite loss stops the run that much later.
+store up to FOLD_SECONDS (plus one log interval: folds happen at log steps) later, and a
+non-finite loss stops the run that much later (it is always found before last.pt is
+written, and a stopped run whose loss had turned non-finite ends ``diverged``).
 
 A window's numbers do not depend on the fold that reduced it: the per-step losses and
 correct counts are read to the host and summed there (math.fsum), so a run's records are
@@ -33,7 +35,8 @@ from tui_trainer.engine.placement import to_device
 __all__ = ["FOLD_BYTES", "FOLD_SECONDS", "FOLD_STEPS", "TrainLog", "Window"]
 
 FOLD_SECONDS = 0.2  # closed windows wait at most this long (the store writes every 0.25 s)
-FOLD_STEPS = 4096  # ... or until this many steps are held
+FOLD_STEPS = 4096  # ... or, at a log step, until this many steps are held
+STACK_STEPS = 256  # the losses held are stacked into one tensor every this many steps
 FOLD_BYTES = 16 << 20  # outputs held are reduced to per-step counts when they reach this
 
 
@@ -66,6 +69,7 @@ class TrainLog:
         self.fold_seconds = fold_seconds  # 0: fold at every close (DDP: ranks fold together)
         self._sizes: list[int] = []
         self._losses: list[torch.Tensor] = []  # 0-d, not read yet
+        self._stacked: list[torch.Tensor] = []  # 1-d: earlier losses not read yet, stacked
         self._read_losses: list[float] = []
         self._outs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._counts: list[torch.Tensor] = []
@@ -82,6 +86,10 @@ class TrainLog:
 
     def add(self, loss: torch.Tensor, out: Any, y: torch.Tensor) -> None:
         self._losses.append(loss.detach())
+        if len(self._losses) >= STACK_STEPS:  # a long log interval: one tensor, not hundreds
+            with torch.no_grad():
+                self._stacked.append(torch.stack(self._losses))
+            self._losses.clear()
         self._sizes.append(y.shape[0])
         if self._accuracy:
             out = out.detach()
@@ -118,8 +126,11 @@ class TrainLog:
         self._count()
         with torch.no_grad():
             if self._losses:
-                self._read_losses += torch.stack(self._losses).tolist()
+                self._stacked.append(torch.stack(self._losses))
                 self._losses.clear()
+            if self._stacked:
+                self._read_losses += torch.cat(self._stacked).tolist()
+                self._stacked.clear()
             if self._counts:
                 self._read_counts += _per_step(self._counts)
                 self._counts.clear()

@@ -32,7 +32,7 @@ from tui_trainer.engine.precision import Precision
 from tui_trainer.engine.pretrain import pretrainer_for
 from tui_trainer.engine.probes import LayerProbe
 from tui_trainer.engine.provenance import provenance
-from tui_trainer.engine.recorder import Recorder
+from tui_trainer.engine.recorder import Recorder, note_meta
 from tui_trainer.engine.recording import SampleRecorder
 from tui_trainer.engine.runtime import (
     Progress,
@@ -196,7 +196,7 @@ class Trainer(Controls, Checkpointing):
             self.store.event(
                 self.step, "error", {"error": reason, "traceback": traceback.format_exc()}
             )
-        self._settle(status in ("finished", "stopped") and self.total_steps > 0 and not torn)
+        status, reason = self._settle(status, reason, torn)
         elapsed = time.perf_counter() - t0
         rate = (self.step - start_step) / max(elapsed, 1e-9)
         self.store.set_meta(step=self.step, best=self.best, steps_per_s=rate)
@@ -213,20 +213,25 @@ class Trainer(Controls, Checkpointing):
             error=reason if status not in ("finished", "stopped") else "",
         )
 
-    def _settle(self, save_last: bool) -> None:
-        """However the run ended: the log windows still waiting, best.pt, last.pt. A full
+    def _settle(self, status: str, reason: str, torn: bool) -> tuple[str, str]:
+        """However the run ended: the log windows still waiting (a stopped run whose loss
+        had turned non-finite ends ``diverged``, without last.pt), best.pt, last.pt. A full
         disk or a dead device must not hide how it ended: an error event instead."""
         try:
-            self._record_train(raising=False)
+            bad = self._record_train(raising=False)
         except Exception as exc:  # noqa: BLE001
+            bad = None
             self.store.event(self.step, "error", {"error": f"training log: {failure_reason(exc)}"})
+        if bad is not None and status == "stopped" and self.cfg.probe.on_nonfinite != "continue":
+            status, reason = "diverged", f"train/loss is {bad.loss} at step {bad.step}"
         try:
             self.best_file.flush()
-            if save_last:
+            if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
                 self._save(self.checkpoints / "last.pt")
         except Exception as exc:  # noqa: BLE001
             failed = {"error": f"checkpoint at the end: {failure_reason(exc)}"}
             self.store.event(self.step, "error", failed)
+        return status, reason
 
     def _loop(self) -> None:
         pretraining = self.pretrainer is not None and not self.pretrainer.done
@@ -253,7 +258,7 @@ class Trainer(Controls, Checkpointing):
             self._progress("running")
 
     def _train_step(self, sampled: bool) -> None:
-        """Forward, backward, (probe), optimizer step; the loss is summed on the device."""
+        """Forward, backward, (probe), optimizer step; the log keeps the loss and outputs."""
         model, opt = self.model, self.optimizer
         x, y = self.batches.batch(self.step)
         if sampled:
@@ -327,14 +332,24 @@ class Trainer(Controls, Checkpointing):
         values.update(self.system.values())  # sys/*: allocator; CPU, RSS, GPU every 2 s
         return values
 
-    def _record_train(self, raising: bool = True) -> None:
+    def _record_train(self, raising: bool = True) -> Window | None:
         """Read the closed log windows (a host sync: at most every ``fold_seconds``, and
         before last.pt and at the end) and record them all; then a non-finite loss stops
-        the run (``raising=False``: recorded only, the run is ending anyway)."""
-        recorded = [self._log_window(w) for w in self._log.fold()]
-        bad = next((w for w in recorded if not math.isfinite(w.loss)), None)
+        the run. ``raising=False``: the first non-finite window is returned instead."""
+        bad, failure = None, None
+        for window in self._log.fold():
+            try:  # every window reaches the store's batch, even if one write fails
+                w = self._log_window(window)
+            except Exception as exc:  # noqa: BLE001 (raised below, after the others)
+                failure = failure or exc
+                continue
+            if bad is None and not math.isfinite(w.loss):
+                bad = w
+        if failure is not None:
+            raise failure
         if bad is not None and raising and self.cfg.probe.on_nonfinite != "continue":
             raise StopTraining("diverged", f"train/loss is {bad.loss} at step {bad.step}")
+        return bad
 
     def _log_window(self, w: Window) -> Window:
         """Record one log window; returns what it recorded."""
@@ -381,7 +396,7 @@ class Trainer(Controls, Checkpointing):
             self.best["step"] = self.step
             if self.cfg.checkpoint.keep_best and self.step > 0:
                 self._save(self.checkpoints / "best.pt", durable=False)
-        self.store.note_meta(step=self.step, best=dict(self.best))
+        note_meta(self.store, step=self.step, best=dict(self.best))
         self.last_eval = values
         return values
 
