@@ -54,9 +54,6 @@ class NullRecorder:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
 
-    def note_meta(self, **values: Any) -> None:
-        pass
-
     def set_meta(self, **values: Any) -> None:
         pass
 

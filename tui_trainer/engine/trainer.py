@@ -222,8 +222,9 @@ class Trainer(Controls, Checkpointing):
         except Exception as exc:  # noqa: BLE001
             bad = None
             self.store.event(self.step, "error", {"error": f"training log: {failure_reason(exc)}"})
-        if bad is not None and status == "stopped" and self.cfg.probe.on_nonfinite != "continue":
-            status, reason = "diverged", f"train/loss is {bad.loss} at step {bad.step}"
+        stop = self._loss_stop(bad)
+        if stop is not None and status == "stopped":
+            status, reason = stop.status, stop.reason
         try:
             self.best_file.flush()
             if status in ("finished", "stopped") and self.total_steps > 0 and not torn:
@@ -347,9 +348,16 @@ class Trainer(Controls, Checkpointing):
                 bad = w
         if failure is not None:
             raise failure
-        if bad is not None and raising and self.cfg.probe.on_nonfinite != "continue":
-            raise StopTraining("diverged", f"train/loss is {bad.loss} at step {bad.step}")
+        stop = self._loss_stop(bad)
+        if stop is not None and raising:
+            raise stop
         return bad
+
+    def _loss_stop(self, w: Window | None) -> StopTraining | None:
+        """The stop a non-finite training loss calls for: none under ``continue``."""
+        if w is None or self.cfg.probe.on_nonfinite == "continue":
+            return None
+        return StopTraining("diverged", f"train/loss is {w.loss} at step {w.step}")
 
     def _log_window(self, w: Window) -> Window:
         """Record one log window; returns what it recorded."""

@@ -53,9 +53,6 @@ class BackgroundWriter:
     def set_meta(self, **values: Any) -> None:
         self._calls.append(("set_meta", (), values))
 
-    def note_meta(self, **values: Any) -> None:
-        self.set_meta(**values)  # every call here waits for the writer thread anyway
-
     def set_status(self, status: str, step: int = 0, **data: Any) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
